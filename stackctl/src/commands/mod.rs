@@ -1,0 +1,5 @@
+//! One module per subcommand; each turns parsed arguments into calls on the
+//! library and writes its result to the given output.
+
+pub(crate) mod build;
+pub(crate) mod config;

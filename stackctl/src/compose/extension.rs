@@ -1,0 +1,156 @@
+//! `x-stackctl`: what this stack needs to say that Compose has no key for:
+//! which workspace binary an image carries, where a service listens, and the
+//! egress allowlist the per-service firewall enforces.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The key under which stackctl's extensions live.
+pub const KEY: &str = "x-stackctl";
+
+/// `x-stackctl` on a service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServiceExtension {
+    /// A binary target of this workspace. `stackctl build` compiles it on the
+    /// host and stages it with its shared-library closure under `rootfs/` in
+    /// the build context, so the image needs no compiler and no shell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binary: Option<String>,
+    /// The addresses the service listens on, as `IP:PORT`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listen: Vec<SocketAddr>,
+    /// The destinations the service's uid may open connections to; `[]`
+    /// allows none. Absent means the service has no egress policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<Vec<EgressRule>>,
+}
+
+/// `x-stackctl` at the top of the file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ProjectExtension {
+    /// The project name, for Compose tools that refuse the top-level `name:`
+    /// (Debian's docker-compose 1.29 does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_name: Option<String>,
+}
+
+/// `x-stackctl` on a top-level secret.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SecretExtension {
+    /// Create the secret's `file` with a random value when it does not exist.
+    #[serde(default)]
+    pub generate: bool,
+}
+
+/// Where an egress rule allows connections to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EgressHost {
+    /// `localhost`: 127.0.0.1 and ::1.
+    Localhost,
+    /// An address or a network, e.g. `127.0.0.1` or `10.0.0.0/8`.
+    Net { addr: IpAddr, prefix: u8 },
+}
+
+/// One allowed destination, written `HOST:PORT` (`localhost:3000`,
+/// `127.0.0.1:3306`, `[::1]:3000`, `10.0.0.0/8:443`), TCP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EgressRule {
+    pub host: EgressHost,
+    pub port: u16,
+}
+
+impl FromStr for EgressRule {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = |why: &str| {
+            format!(
+                "`{text}` is not an egress rule ({why}); write HOST:PORT, e.g. `localhost:3000`, `127.0.0.1:3306` or `10.0.0.0/8:443`"
+            )
+        };
+        let (host, port) = text.rsplit_once(':').ok_or_else(|| bad("no port"))?;
+        let port = port
+            .parse()
+            .map_err(|_| bad("the port is not a number from 1 to 65535"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let host = if host == "localhost" {
+            EgressHost::Localhost
+        } else {
+            let (addr, prefix) = match host.split_once('/') {
+                Some((addr, prefix)) => (addr, Some(prefix)),
+                None => (host, None),
+            };
+            let addr: IpAddr = addr
+                .parse()
+                .map_err(|_| bad("the host is not an IP address, a network or `localhost`"))?;
+            let max = if addr.is_ipv4() { 32 } else { 128 };
+            let prefix = match prefix {
+                None => max,
+                Some(p) => p
+                    .parse()
+                    .ok()
+                    .filter(|p| *p <= max)
+                    .ok_or_else(|| bad("the prefix length is out of range"))?,
+            };
+            EgressHost::Net { addr, prefix }
+        };
+        Ok(EgressRule { host, port })
+    }
+}
+
+impl fmt::Display for EgressRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.host {
+            EgressHost::Localhost => write!(f, "localhost:{}", self.port),
+            EgressHost::Net {
+                addr: IpAddr::V4(a),
+                prefix: 32,
+            } => write!(f, "{a}:{}", self.port),
+            EgressHost::Net {
+                addr: IpAddr::V6(a),
+                prefix: 128,
+            } => write!(f, "[{a}]:{}", self.port),
+            EgressHost::Net { addr, prefix } => write!(f, "{addr}/{prefix}:{}", self.port),
+        }
+    }
+}
+
+impl Serialize for EgressRule {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for EgressRule {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn egress_rules_parse_hosts_networks_and_localhost() {
+        let rule: EgressRule = "localhost:3000".parse().unwrap();
+        assert_eq!(rule.host, EgressHost::Localhost);
+        let rule: EgressRule = "10.0.0.0/8:443".parse().unwrap();
+        assert_eq!(rule.to_string(), "10.0.0.0/8:443");
+        let rule: EgressRule = "[::1]:3000".parse().unwrap();
+        assert_eq!(rule.to_string(), "[::1]:3000");
+        for bad in ["localhost", "db:3306", "127.0.0.1:http", "10.0.0.0/33:1"] {
+            assert!(
+                bad.parse::<EgressRule>().unwrap_err().contains("HOST:PORT"),
+                "{bad}"
+            );
+        }
+    }
+}
