@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use anyhow::{Context as _, bail};
 use bollard::models::{
     ContainerCreateBody, HealthConfig, HostConfig, HostConfigLogConfig, Mount, MountType,
-    PortBinding, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
+    PortBinding, PortMap, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
 };
 
 use crate::compose::model::{Restart, VolumeMount};
@@ -257,12 +257,7 @@ fn mounts(project: &Project, service_name: &str, service: &Service) -> anyhow::R
 }
 
 /// Published ports for services not on the host network (the bench's bridge path).
-fn ports(
-    service: &Service,
-) -> (
-    Option<Vec<String>>,
-    Option<HashMap<String, Option<Vec<PortBinding>>>>,
-) {
+fn ports(service: &Service) -> (Option<Vec<String>>, Option<PortMap>) {
     if service.ports.is_empty() || service.network_mode.as_deref() == Some("host") {
         return (None, None);
     }

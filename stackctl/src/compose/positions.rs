@@ -128,6 +128,11 @@ impl Builder {
                 let item = path.index(*next_index);
                 *next_index += 1;
                 self.lines.insert(item.clone(), line);
+                // A name in a list (`depends_on: [db]`) is also found as the key it
+                // becomes in the long form (`depends_on.db`).
+                if let Some(name) = scalar {
+                    self.lines.entry(path.key(name)).or_insert(line);
+                }
                 Some(item)
             }
             Some(Frame::Mapping { path, pending_key }) => match pending_key.take() {
@@ -189,6 +194,11 @@ mod tests {
         assert_eq!(positions.line_of(&api), Some(2));
         assert_eq!(positions.line_of(&api.key("image")), Some(3));
         assert_eq!(positions.line_of(&api.key("ports").index(1)), Some(6));
+        assert_eq!(
+            positions.line_of(&api.key("ports").key("443")),
+            Some(6),
+            "list names are keys too"
+        );
     }
 
     #[test]

@@ -1,0 +1,95 @@
+//! `stackctl build` as a user runs it, against the real engine: a second
+//! build rebuilds nothing, a missing engine or a service that cannot be
+//! built yet is one clear message.
+
+mod common;
+
+use std::process::{Command, Output};
+
+fn stackctl(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_stackctl"));
+    command
+        .arg("-f")
+        .arg(common::repo_compose_file())
+        .args(args);
+    for (k, v) in envs {
+        command.env(k, v);
+    }
+    command.output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_build_of_an_unchanged_image_rebuilds_nothing() {
+    let docker = stackctl::engine::connect().await.unwrap();
+    let first = common::build(&docker, &["db"]).await;
+    let second = common::build(&docker, &["db"]).await;
+    assert!(
+        !second[0].rebuilt,
+        "the second build rebuilt {}",
+        second[0].image
+    );
+    assert_eq!(first[0].id, second[0].id);
+
+    let output = stackctl(&["build", "db"], &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("shopdotcom/db:local") && stdout.contains("up to date"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn an_engine_that_does_not_answer_is_one_line_saying_how_to_start_it() {
+    let output = stackctl(
+        &["build"],
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error: the Docker engine does not answer at unix:///nonexistent/docker.sock"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("systemctl start docker"), "{stderr}");
+}
+
+#[test]
+fn a_service_whose_binary_is_not_in_the_workspace_cannot_be_built_yet() {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/valid/future-service.yaml");
+    let output = Command::new(env!("CARGO_BIN_EXE_stackctl"))
+        .arg("-f")
+        .arg(&file)
+        .arg("build")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("service `terminal` cannot be built yet: the workspace has no binary `warehouse-terminal-not-written-yet`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("future-service.yaml:9"),
+        "names where it is declared: {stderr}"
+    );
+}
+
+#[test]
+fn an_unknown_service_name_lists_the_services_there_are() {
+    let output = stackctl(&["build", "dbb"], &[]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("has no service `dbb`; its services are: db"),
+        "{stderr}"
+    );
+}
