@@ -13,6 +13,7 @@ pub mod container;
 pub mod engine;
 pub mod image;
 pub mod progress;
+pub mod testbed;
 
 use std::io::Write;
 

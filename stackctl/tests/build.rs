@@ -2,15 +2,15 @@
 //! build rebuilds nothing, a missing engine or a service that cannot be
 //! built yet is one clear message.
 
-mod common;
-
 use std::process::{Command, Output};
+
+use stackctl::testbed;
 
 fn stackctl(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_stackctl"));
     command
         .arg("-f")
-        .arg(common::repo_compose_file())
+        .arg(testbed::stack_compose_file())
         .args(args);
     for (k, v) in envs {
         command.env(k, v);
@@ -21,8 +21,8 @@ fn stackctl(args: &[&str], envs: &[(&str, &str)]) -> Output {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_build_of_an_unchanged_image_rebuilds_nothing() {
     let docker = stackctl::engine::connect().await.unwrap();
-    let first = common::build(&docker, &["db"]).await;
-    let second = common::build(&docker, &["db"]).await;
+    let first = testbed::build(&docker, &["db"]).await.unwrap();
+    let second = testbed::build(&docker, &["db"]).await.unwrap();
     assert!(
         !second[0].rebuilt,
         "the second build rebuilt {}",

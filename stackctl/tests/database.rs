@@ -3,10 +3,8 @@
 //! the API account works and is limited to `shop`, nothing logs in without a
 //! password, it listens on loopback only, and its data outlives containers.
 
-mod common;
-
-use common::TestDb;
 use mysql_async::prelude::Queryable as _;
+use stackctl::testbed::Database as TestDb;
 
 const ACCESS_DENIED: u16 = 1045;
 
@@ -28,7 +26,7 @@ fn server_code(result: Result<mysql_async::Conn, mysql_async::Error>) -> Option<
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_api_account_logs_in_with_its_password_and_reaches_only_shop() {
-    let db = TestDb::start("api-account").await;
+    let db = TestDb::start("api-account").await.unwrap();
     let mut conn = connect(&db, "shop_api", Some(&db.password))
         .await
         .expect("the API account logs in");
@@ -65,7 +63,7 @@ async fn the_api_account_logs_in_with_its_password_and_reaches_only_shop() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_account_logs_in_over_tcp_without_a_password() {
-    let db = TestDb::start("no-password").await;
+    let db = TestDb::start("no-password").await.unwrap();
     for user in ["shop_api", "root", "mysql", "healthcheck", ""] {
         assert_eq!(
             server_code(connect(&db, user, None).await),
@@ -82,7 +80,7 @@ async fn no_account_logs_in_over_tcp_without_a_password() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_database_listens_on_loopback_only() {
-    let db = TestDb::start("loopback").await;
+    let db = TestDb::start("loopback").await.unwrap();
     let listeners = listening_addresses(db.port);
     assert_eq!(
         listeners,
@@ -94,7 +92,7 @@ async fn the_database_listens_on_loopback_only() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn data_survives_a_restart_and_a_new_container_on_the_same_volume() {
-    let db = TestDb::start("persistence").await;
+    let db = TestDb::start("persistence").await.unwrap();
     let mut conn = connect(&db, "shop_api", Some(&db.password)).await.unwrap();
     conn.query_drop("CREATE TABLE kept (note VARCHAR(40))")
         .await
@@ -104,13 +102,13 @@ async fn data_survives_a_restart_and_a_new_container_on_the_same_volume() {
         .unwrap();
     conn.disconnect().await.unwrap();
 
-    db.restart().await;
+    db.restart().await.unwrap();
     let mut conn = connect(&db, "shop_api", Some(&db.password)).await.unwrap();
     let note: Option<String> = conn.query_first("SELECT note FROM kept").await.unwrap();
     assert_eq!(note.as_deref(), Some("written before the restart"));
     conn.disconnect().await.unwrap();
 
-    db.recreate().await;
+    db.recreate().await.unwrap();
     let mut conn = connect(&db, "shop_api", Some(&db.password)).await.unwrap();
     let note: Option<String> = conn.query_first("SELECT note FROM kept").await.unwrap();
     assert_eq!(

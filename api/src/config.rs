@@ -1,0 +1,193 @@
+//! Configuration by flag and environment, and the secrets it points at,
+//! resolved once at start. Secrets never appear in `Debug` output or logs.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+/// The API's settings; every flag also reads an `API_*` environment variable.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address to listen on. The API is meant for front-ends on the LAN, so the
+    /// default is every interface; use 127.0.0.1:3000 to keep it local.
+    #[arg(long, env = "API_BIND", default_value = "0.0.0.0:3000")]
+    pub bind: SocketAddr,
+
+    /// MariaDB/MySQL URL; a password in it is better given by
+    /// --database-password-file.
+    #[arg(
+        long,
+        env = "API_DATABASE_URL",
+        default_value = "mysql://shop_api@127.0.0.1:3306/shop"
+    )]
+    pub database_url: String,
+
+    /// File holding the database password (a Compose secret).
+    #[arg(long, env = "API_DATABASE_PASSWORD_FILE")]
+    pub database_password_file: Option<PathBuf>,
+
+    /// The database password itself, when no file is given.
+    #[arg(long, env = "API_DATABASE_PASSWORD", hide_env_values = true)]
+    pub database_password: Option<Secret>,
+
+    /// Most database connections held at once.
+    #[arg(long, env = "API_POOL_MAX", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=512))]
+    pub pool_max: u16,
+
+    /// File holding the admin bearer token. Without a token the admin routes
+    /// answer 403.
+    #[arg(long, env = "API_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+
+    /// The admin bearer token itself, when no file is given.
+    #[arg(long, env = "API_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<Secret>,
+
+    /// Seconds a request may take before it is abandoned with a 503.
+    #[arg(long, env = "API_REQUEST_TIMEOUT_SECS", default_value_t = 10)]
+    pub request_timeout_secs: u64,
+
+    /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
+    #[arg(long, env = "API_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+
+    /// Fill an empty database with the demo catalog and sample orders.
+    #[arg(long, env = "API_SEED", default_value_t = true, action = clap::ArgAction::Set)]
+    pub seed: bool,
+}
+
+/// A value that must never be printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Compares in time independent of where the first difference is.
+    pub fn matches(&self, candidate: &str) -> bool {
+        let (a, b) = (self.0.as_bytes(), candidate.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+/// The configuration with its secrets read.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub database: mysql_async::Opts,
+    pub admin_token: Option<Secret>,
+    pub request_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub seed: bool,
+}
+
+impl Config {
+    /// Reads the secret files and checks the values.
+    pub fn resolve(&self) -> anyhow::Result<Settings> {
+        let password = read_secret(
+            self.database_password_file.as_ref(),
+            self.database_password.as_ref(),
+            "database password",
+        )?;
+        let admin_token = read_secret(
+            self.admin_token_file.as_ref(),
+            self.admin_token.as_ref(),
+            "admin token",
+        )?;
+        if let Some(token) = &admin_token
+            && token.expose().len() < 16
+        {
+            anyhow::bail!(
+                "the admin token is shorter than 16 characters; use a long random one (e.g. `openssl rand -hex 32`)"
+            );
+        }
+        let url = mysql_async::Opts::from_url(&self.database_url)
+            .context("API_DATABASE_URL is not a database URL; write it like mysql://shop_api@127.0.0.1:3306/shop")?;
+        let pool = mysql_async::PoolOpts::default()
+            .with_constraints(
+                mysql_async::PoolConstraints::new(0, usize::from(self.pool_max))
+                    .context("pool limits")?,
+            )
+            .with_inactive_connection_ttl(Duration::from_secs(60));
+        let mut builder = mysql_async::OptsBuilder::from_opts(url)
+            .pool_opts(pool)
+            .stmt_cache_size(64)
+            .tcp_nodelay(true)
+            .wait_timeout(Some(28_800));
+        if let Some(password) = password {
+            builder = builder.pass(Some(password.expose().to_owned()));
+        }
+        Ok(Settings {
+            bind: self.bind,
+            database: builder.into(),
+            admin_token,
+            request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+            seed: self.seed,
+        })
+    }
+}
+
+/// A secret from its file (preferred) or its value; trailing newlines dropped.
+fn read_secret(
+    file: Option<&PathBuf>,
+    value: Option<&Secret>,
+    what: &str,
+) -> anyhow::Result<Option<Secret>> {
+    let secret = match (file, value) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the {what} from {}", path.display()))?;
+            Some(Secret(text.trim_end_matches(['\n', '\r']).to_owned()))
+        }
+        (None, Some(value)) => Some(value.clone()),
+        (None, None) => None,
+    };
+    match secret {
+        Some(s) if s.0.is_empty() => {
+            anyhow::bail!("the {what} is empty; put a value in it or leave it unset")
+        }
+        other => Ok(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let secret = Secret::new("hunter2-hunter2-hunter2");
+        assert!(!format!("{secret:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn secrets_compare_exactly() {
+        let secret = Secret::new("correct horse battery");
+        assert!(secret.matches("correct horse battery"));
+        assert!(!secret.matches("correct horse batterx"));
+        assert!(!secret.matches("correct horse"));
+    }
+}

@@ -1,0 +1,118 @@
+//! The ShopDotCom REST API: the catalog and orders on MariaDB, served by
+//! axum on port 3000. [`app`] builds the whole router (tests drive it without
+//! a socket); [`run`] serves it on a listener until a shutdown future fires.
+
+pub mod config;
+pub mod db;
+pub mod error;
+mod extract;
+pub mod healthcheck;
+pub mod metrics;
+mod openapi;
+mod pagination;
+pub mod routes;
+pub mod state;
+pub mod telemetry;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use utoipa_axum::router::OpenApiRouter;
+
+use config::Settings;
+use db::Database;
+use metrics::Metrics;
+use state::AppState;
+
+/// The largest request body accepted (bytes); larger ones get a 413.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// The whole application: routes, fallbacks and middleware.
+pub fn app(state: AppState) -> Router {
+    let routes = OpenApiRouter::new()
+        .merge(routes::health::router())
+        .merge(routes::products::router())
+        .merge(routes::orders::router());
+    openapi::router(routes)
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            telemetry::observe,
+        ))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// The shared state for `settings`, with a database pool that has not
+/// connected yet.
+pub fn state(settings: &Settings) -> AppState {
+    AppState {
+        db: Database::new(settings.database.clone()),
+        admin_token: settings.admin_token.clone().map(Arc::new),
+        metrics: Arc::new(Metrics::default()),
+        request_timeout: settings.request_timeout,
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then stops
+/// accepting, gives in-flight requests `settings.shutdown_grace` to finish,
+/// and closes the pool. The schema is prepared in the background, so this
+/// starts even while the database is down.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = state(&settings);
+    let preparing = state.db.prepare_in_background(settings.seed);
+    let db = state.db.clone();
+    tracing::info!(address = %listener.local_addr()?, "ShopDotCom API listening");
+
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections, finishing requests in flight");
+        let _ = stopping_tx.send(());
+    });
+    let server = tokio::spawn(async move { server.await });
+    let grace = settings.shutdown_grace;
+    tokio::select! {
+        result = server => result??,
+        () = async {
+            let _ = stopping_rx.await;
+            tokio::time::sleep(grace).await;
+        } => tracing::warn!(?grace, "requests still running after the grace period were cut off"),
+    }
+    preparing.abort();
+    db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,154 @@
+//! Request metrics in the Prometheus text format: requests by route and
+//! status, a latency histogram per route, and the database pool's use. Kept
+//! in atomics behind a read-mostly map, so recording costs no lock contention.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+/// All request metrics.
+#[derive(Default)]
+pub struct Metrics {
+    requests: RwLock<HashMap<(String, String, u16), AtomicU64>>,
+    latency: RwLock<HashMap<(String, String), Histogram>>,
+}
+
+impl Metrics {
+    /// Records one finished request. `route` is the route template
+    /// (`/api/products/{id}`), never the raw path, to bound the label set.
+    pub fn record(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let key = (method.to_owned(), route.to_owned(), status);
+        if !with_entry(&self.requests, &key, |c| {
+            c.fetch_add(1, Ordering::Relaxed);
+        }) {
+            self.requests
+                .write()
+                .map(|mut m| m.entry(key).or_default().fetch_add(1, Ordering::Relaxed))
+                .ok();
+        }
+        let key = (method.to_owned(), route.to_owned());
+        let observe = |h: &Histogram| {
+            let seconds = elapsed.as_secs_f64();
+            for (bucket, bound) in h.buckets.iter().zip(BUCKETS) {
+                if seconds <= bound {
+                    bucket.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            h.count.fetch_add(1, Ordering::Relaxed);
+            h.sum_micros
+                .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+        };
+        if !with_entry(&self.latency, &key, observe) {
+            self.latency
+                .write()
+                .map(|mut m| observe(m.entry(key).or_default()))
+                .ok();
+        }
+    }
+
+    /// The Prometheus text exposition, with the pool gauges appended.
+    pub fn render(&self, pool_in_use: usize, pool_idle: usize) -> String {
+        let mut out = String::new();
+        out.push_str(
+            "# HELP http_requests_total Requests answered, by method, route and status.\n",
+        );
+        out.push_str("# TYPE http_requests_total counter\n");
+        if let Ok(requests) = self.requests.read() {
+            let mut rows: Vec<_> = requests.iter().collect();
+            rows.sort_by(|a, b| a.0.cmp(b.0));
+            for ((method, route, status), count) in rows {
+                let _ = writeln!(
+                    out,
+                    "http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {}",
+                    count.load(Ordering::Relaxed)
+                );
+            }
+        }
+        out.push_str("# HELP http_request_duration_seconds Time to answer a request.\n");
+        out.push_str("# TYPE http_request_duration_seconds histogram\n");
+        if let Ok(latency) = self.latency.read() {
+            let mut rows: Vec<_> = latency.iter().collect();
+            rows.sort_by(|a, b| a.0.cmp(b.0));
+            for ((method, route), h) in rows {
+                let labels = format!("method=\"{method}\",route=\"{route}\"");
+                for (bucket, bound) in h.buckets.iter().zip(BUCKETS) {
+                    let _ = writeln!(
+                        out,
+                        "http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {}",
+                        bucket.load(Ordering::Relaxed)
+                    );
+                }
+                let count = h.count.load(Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
+                );
+                let sum = h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+                let _ = writeln!(out, "http_request_duration_seconds_sum{{{labels}}} {sum}");
+                let _ = writeln!(
+                    out,
+                    "http_request_duration_seconds_count{{{labels}}} {count}"
+                );
+            }
+        }
+        out.push_str("# HELP db_pool_connections Database connections, by state.\n");
+        out.push_str("# TYPE db_pool_connections gauge\n");
+        let _ = writeln!(out, "db_pool_connections{{state=\"in_use\"}} {pool_in_use}");
+        let _ = writeln!(out, "db_pool_connections{{state=\"idle\"}} {pool_idle}");
+        out
+    }
+}
+
+/// Runs `f` on the entry for `key` under the read lock; false if absent.
+fn with_entry<K: std::hash::Hash + Eq, V>(
+    map: &RwLock<HashMap<K, V>>,
+    key: &K,
+    f: impl FnOnce(&V),
+) -> bool {
+    match map.read().ok().as_ref().and_then(|m| m.get(key)) {
+        Some(value) => {
+            f(value);
+            true
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_latency_are_counted_per_route() {
+        let metrics = Metrics::default();
+        metrics.record("GET", "/api/products/{id}", 200, Duration::from_millis(3));
+        metrics.record("GET", "/api/products/{id}", 200, Duration::from_millis(30));
+        metrics.record("GET", "/api/products/{id}", 404, Duration::from_millis(1));
+        let text = metrics.render(2, 5);
+        assert!(text.contains(
+            "http_requests_total{method=\"GET\",route=\"/api/products/{id}\",status=\"200\"} 2"
+        ));
+        assert!(text.contains("status=\"404\"} 1"));
+        assert!(
+            text.contains("route=\"/api/products/{id}\",le=\"0.005\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("route=\"/api/products/{id}\",le=\"+Inf\"} 3"));
+        assert!(text.contains("db_pool_connections{state=\"in_use\"} 2"));
+        assert!(text.contains("db_pool_connections{state=\"idle\"} 5"));
+    }
+}
