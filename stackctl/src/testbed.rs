@@ -1,9 +1,10 @@
 //! Throwaway copies of the stack's services for tests and benchmarks: the
 //! real images, run as `compose.yaml` declares them (host network, hardening,
-//! limits), under a project name, port and volume of their own, so that they
-//! run in parallel with each other and beside a running `stackctl up`, and are
-//! removed when dropped.
+//! limits, health checks), under a project name, ports, secrets and volumes
+//! of their own, so that they run in parallel with each other and beside a
+//! running `stackctl up`, and are removed when dropped.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -47,75 +48,258 @@ pub async fn build(docker: &Docker, services: &[&str]) -> anyhow::Result<Vec<ima
     .await
 }
 
-/// The stack's `db` service with a port, volume and API password of its own.
-pub struct Database {
+/// A private copy of the stack: services are started one by one, after
+/// their environment and secrets have been pointed at the test's own ports
+/// and files. Everything it made is removed when it is dropped.
+pub struct Testbed {
     pub docker: Docker,
+    project: Project,
+    secrets: tempfile::TempDir,
+    /// The image each started service runs, by service.
+    images: BTreeMap<String, String>,
+    containers: Vec<String>,
+    volumes: Vec<String>,
+}
+
+impl Testbed {
+    /// A copy named `stackctl-test-LABEL-PID`.
+    pub async fn new(label: &str) -> anyhow::Result<Testbed> {
+        let docker = crate::engine::connect().await?;
+        let mut project = Project::load(&stack_compose_file())?;
+        project.rename(&format!("stackctl-test-{label}-{}", std::process::id()));
+        Ok(Testbed {
+            docker,
+            project,
+            secrets: tempfile::tempdir()?,
+            images: BTreeMap::new(),
+            containers: Vec::new(),
+            volumes: Vec::new(),
+        })
+    }
+
+    /// Sets an environment variable of `service` (e.g. its port).
+    pub fn set_env(
+        &mut self,
+        service: &str,
+        key: &str,
+        value: impl ToString,
+    ) -> anyhow::Result<()> {
+        let service = self
+            .project
+            .model
+            .services
+            .get_mut(service)
+            .with_context(|| format!("no service {service}"))?;
+        service
+            .environment
+            .0
+            .insert(key.to_owned(), Some(value.to_string()));
+        Ok(())
+    }
+
+    /// Gives secret `name` the value `value`, in a file readable by the
+    /// services' uids inside a directory only root can enter.
+    pub fn set_secret(&mut self, name: &str, value: &str) -> anyhow::Result<()> {
+        let file = self.secrets.path().join(name);
+        std::fs::write(&file, value)?;
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o444))?;
+        let secret = self
+            .project
+            .model
+            .secrets
+            .get_mut(name)
+            .with_context(|| format!("no secret {name}"))?;
+        secret.file = Some(file.display().to_string());
+        Ok(())
+    }
+
+    /// The container name of `service` in this copy.
+    pub fn container(&self, service: &str) -> String {
+        container_name(&self.project.name, service)
+    }
+
+    /// Builds the image if needed, creates the service's named volumes and
+    /// its container, starts it and waits until it is healthy.
+    pub async fn start(&mut self, service: &str) -> anyhow::Result<()> {
+        let built = build(&self.docker, &[service]).await?;
+        let image = built
+            .first()
+            .map(|b| b.id.clone())
+            .context("nothing was built")?;
+        let mounts = self.project.service(service)?.volumes.clone();
+        for mount in mounts.iter().filter(|m| m.kind == "volume") {
+            let Some(source) = &mount.source else {
+                continue;
+            };
+            let volume = volume_name(&self.project, source);
+            self.docker
+                .create_volume(VolumeCreateRequest {
+                    name: Some(volume.clone()),
+                    labels: Some([(PROJECT_LABEL.to_owned(), self.project.name.clone())].into()),
+                    ..Default::default()
+                })
+                .await?;
+            self.volumes.push(volume);
+        }
+        self.images.insert(service.to_owned(), image);
+        self.create(service).await
+    }
+
+    async fn create(&mut self, service: &str) -> anyhow::Result<()> {
+        let image = self
+            .images
+            .get(service)
+            .context("the service was never started")?;
+        let config = container_config(&self.project, service, image, &|_| None)?;
+        let name = self.container(service);
+        let options = CreateContainerOptionsBuilder::default().name(&name).build();
+        self.docker.create_container(Some(options), config).await?;
+        if !self.containers.contains(&name) {
+            self.containers.push(name);
+        }
+        self.start_again(service).await
+    }
+
+    /// Stops the service's container (its volumes stay).
+    pub async fn stop(&self, service: &str) -> anyhow::Result<()> {
+        let options = StopContainerOptionsBuilder::default().t(10).build();
+        self.docker
+            .stop_container(&self.container(service), Some(options))
+            .await?;
+        Ok(())
+    }
+
+    /// Starts the stopped container again and waits for health.
+    pub async fn start_again(&self, service: &str) -> anyhow::Result<()> {
+        self.docker
+            .start_container(&self.container(service), None)
+            .await?;
+        self.wait_healthy(service).await
+    }
+
+    /// Restarts the container (stop, start) and waits for health.
+    pub async fn restart(&self, service: &str) -> anyhow::Result<()> {
+        self.docker
+            .restart_container(&self.container(service), None)
+            .await?;
+        self.wait_healthy(service).await
+    }
+
+    /// Removes the container and makes a new one on the same volumes.
+    pub async fn recreate(&mut self, service: &str) -> anyhow::Result<()> {
+        let options = RemoveContainerOptionsBuilder::default().force(true).build();
+        self.docker
+            .remove_container(&self.container(service), Some(options))
+            .await?;
+        self.create(service).await
+    }
+
+    async fn wait_healthy(&self, service: &str) -> anyhow::Result<()> {
+        let container = self.container(service);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let state = self
+                .docker
+                .inspect_container(&container, None)
+                .await?
+                .state
+                .unwrap_or_default();
+            let health = state.health.and_then(|h| h.status);
+            if matches!(health, Some(HealthStatusEnum::HEALTHY) | None)
+                && state.running == Some(true)
+            {
+                return Ok(());
+            }
+            if state.running != Some(true) || Instant::now() > deadline {
+                bail!(
+                    "{container} did not become healthy (running: {:?}, health: {health:?}); its log:\n{}",
+                    state.running,
+                    self.logs(service).await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The last lines of the service's log.
+    pub async fn logs(&self, service: &str) -> String {
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail("50")
+            .build();
+        let mut stream = self.docker.logs(&self.container(service), Some(options));
+        let mut text = String::new();
+        while let Some(Ok(chunk)) = stream.next().await {
+            text.push_str(&chunk.to_string());
+        }
+        text
+    }
+}
+
+impl Drop for Testbed {
+    /// Removes the containers and volumes, from a thread of its own since the
+    /// caller's runtime may be shutting down.
+    fn drop(&mut self) {
+        let (containers, volumes) = (
+            std::mem::take(&mut self.containers),
+            std::mem::take(&mut self.volumes),
+        );
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                let Ok(docker) = crate::engine::connect().await else {
+                    return;
+                };
+                for container in containers {
+                    let options = RemoveContainerOptionsBuilder::default()
+                        .force(true)
+                        .v(true)
+                        .build();
+                    let _ = docker.remove_container(&container, Some(options)).await;
+                }
+                for volume in volumes {
+                    let _ = docker
+                        .remove_volume(&volume, None::<RemoveVolumeOptions>)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The stack's `db` service alone, with a port, volume and API password of
+/// its own.
+pub struct Database {
+    pub bed: Testbed,
     /// The loopback port it listens on.
     pub port: u16,
     /// The API account's password (it contains a quote and a backslash, so
     /// that quoting is exercised).
     pub password: String,
-    pub container: String,
-    pub volume: String,
-    project: Project,
-    image_id: String,
-    _secrets: tempfile::TempDir,
 }
 
 impl Database {
     /// Builds the image if needed, starts the container and waits until it
-    /// is healthy. `label` names the copy (`stackctl-test-LABEL-PID`).
+    /// is healthy.
     pub async fn start(label: &str) -> anyhow::Result<Database> {
-        let docker = crate::engine::connect().await?;
-        let built = build(&docker, &["db"]).await?;
+        let mut bed = Testbed::new(label).await?;
         let port = free_port()?;
         let password = format!("pw-{}'\\-{port}", std::process::id());
-        let secrets = tempfile::tempdir()?;
-        let secret_file = secrets.path().join("db_api_password");
-        std::fs::write(&secret_file, &password)?;
-        // Readable by the database's uid; the directory stays root-only.
-        std::fs::set_permissions(
-            &secret_file,
-            std::os::unix::fs::PermissionsExt::from_mode(0o444),
-        )?;
-
-        let mut project = Project::load(&stack_compose_file())?;
-        project.rename(&format!("stackctl-test-{label}-{}", std::process::id()));
-        let db = project
-            .model
-            .services
-            .get_mut("db")
-            .context("compose.yaml has no db service")?;
-        db.environment
-            .0
-            .insert("MARIADB_PORT".into(), Some(port.to_string()));
-        project
-            .model
-            .secrets
-            .get_mut("db_api_password")
-            .context("compose.yaml has no db_api_password secret")?
-            .file = Some(secret_file.display().to_string());
-
-        let volume = volume_name(&project, "db-data");
-        docker
-            .create_volume(VolumeCreateRequest {
-                name: Some(volume.clone()),
-                labels: Some([(PROJECT_LABEL.to_owned(), project.name.clone())].into()),
-                ..Default::default()
-            })
-            .await?;
-        let database = Database {
-            docker,
+        bed.set_env("db", "MARIADB_PORT", port)?;
+        bed.set_secret("db_api_password", &password)?;
+        bed.start("db").await?;
+        Ok(Database {
+            bed,
             port,
             password,
-            container: container_name(&project.name, "db"),
-            volume,
-            project,
-            image_id: built[0].id.clone(),
-            _secrets: secrets,
-        };
-        database.create_and_start().await?;
-        Ok(database)
+        })
     }
 
     /// `mysql://` URL for `user` with `password` (or none), database `shop`.
@@ -132,113 +316,20 @@ impl Database {
         self.url("shop_api", Some(&self.password))
     }
 
-    async fn create_and_start(&self) -> anyhow::Result<()> {
-        let config = container_config(&self.project, "db", &self.image_id, &|_| None)?;
-        let options = CreateContainerOptionsBuilder::default()
-            .name(&self.container)
-            .build();
-        self.docker.create_container(Some(options), config).await?;
-        self.start_again().await
-    }
-
-    /// Stops the container (the database goes away; the volume stays).
     pub async fn stop(&self) -> anyhow::Result<()> {
-        let options = StopContainerOptionsBuilder::default().t(10).build();
-        self.docker
-            .stop_container(&self.container, Some(options))
-            .await?;
-        Ok(())
+        self.bed.stop("db").await
     }
 
-    /// Starts the stopped container again and waits for health.
     pub async fn start_again(&self) -> anyhow::Result<()> {
-        self.docker.start_container(&self.container, None).await?;
-        self.wait_healthy().await
+        self.bed.start_again("db").await
     }
 
-    /// Restarts the container (stop, start) and waits for health.
     pub async fn restart(&self) -> anyhow::Result<()> {
-        self.docker.restart_container(&self.container, None).await?;
-        self.wait_healthy().await
+        self.bed.restart("db").await
     }
 
-    /// Removes the container and makes a new one on the same volume.
-    pub async fn recreate(&self) -> anyhow::Result<()> {
-        let options = RemoveContainerOptionsBuilder::default().force(true).build();
-        self.docker
-            .remove_container(&self.container, Some(options))
-            .await?;
-        self.create_and_start().await
-    }
-
-    async fn wait_healthy(&self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let state = self
-                .docker
-                .inspect_container(&self.container, None)
-                .await?
-                .state
-                .unwrap_or_default();
-            let health = state.health.and_then(|h| h.status);
-            if health == Some(HealthStatusEnum::HEALTHY) {
-                return Ok(());
-            }
-            if state.running != Some(true) || Instant::now() > deadline {
-                bail!(
-                    "{} did not become healthy (running: {:?}, health: {health:?}); its log:\n{}",
-                    self.container,
-                    state.running,
-                    self.logs().await
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-
-    /// The last lines of the container's log.
-    pub async fn logs(&self) -> String {
-        let options = LogsOptionsBuilder::default()
-            .stdout(true)
-            .stderr(true)
-            .tail("50")
-            .build();
-        let mut stream = self.docker.logs(&self.container, Some(options));
-        let mut text = String::new();
-        while let Some(Ok(chunk)) = stream.next().await {
-            text.push_str(&chunk.to_string());
-        }
-        text
-    }
-}
-
-impl Drop for Database {
-    /// Removes the container and its volume, from a thread of its own since
-    /// the caller's runtime may be shutting down.
-    fn drop(&mut self) {
-        let (container, volume) = (self.container.clone(), self.volume.clone());
-        let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async {
-                let Ok(docker) = crate::engine::connect().await else {
-                    return;
-                };
-                let options = RemoveContainerOptionsBuilder::default()
-                    .force(true)
-                    .v(true)
-                    .build();
-                let _ = docker.remove_container(&container, Some(options)).await;
-                let _ = docker
-                    .remove_volume(&volume, None::<RemoveVolumeOptions>)
-                    .await;
-            });
-        })
-        .join();
+    pub async fn recreate(&mut self) -> anyhow::Result<()> {
+        self.bed.recreate("db").await
     }
 }
 

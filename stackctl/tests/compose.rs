@@ -362,3 +362,25 @@ fn every_stack_service_runs_on_the_host_network_with_the_hardening_defaults() {
         "each service needs its own uid: the firewall keys on it"
     );
 }
+
+#[test]
+fn shell_less_images_declare_the_same_user_as_compose() {
+    let project = Project::load(&repo_compose_file()).unwrap();
+    for (name, service) in &project.model.services {
+        if project.extensions[name].binary.is_none() {
+            continue;
+        }
+        let build = service.build.as_ref().unwrap();
+        let dockerfile =
+            std::fs::read_to_string(project.resolve(&build.context).join("Dockerfile")).unwrap();
+        let user = dockerfile
+            .lines()
+            .find_map(|l| l.strip_prefix("USER "))
+            .map(str::trim);
+        assert_eq!(
+            user,
+            service.user.as_deref(),
+            "{name}: the image's USER and compose's `user` differ"
+        );
+    }
+}

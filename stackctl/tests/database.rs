@@ -92,7 +92,7 @@ async fn the_database_listens_on_loopback_only() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn data_survives_a_restart_and_a_new_container_on_the_same_volume() {
-    let db = TestDb::start("persistence").await.unwrap();
+    let mut db = TestDb::start("persistence").await.unwrap();
     let mut conn = connect(&db, "shop_api", Some(&db.password)).await.unwrap();
     conn.query_drop("CREATE TABLE kept (note VARCHAR(40))")
         .await
