@@ -96,7 +96,11 @@ impl std::str::FromStr for Secret {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub bind: SocketAddr,
+    /// Where the database is and how to log in; pool settings are the
+    /// database module's business.
     pub database: mysql_async::Opts,
+    /// Most database connections held at once.
+    pub pool_max: usize,
     pub admin_token: Option<Secret>,
     pub request_timeout: Duration,
     pub shutdown_grace: Duration,
@@ -125,23 +129,14 @@ impl Config {
         }
         let url = mysql_async::Opts::from_url(&self.database_url)
             .context("API_DATABASE_URL is not a database URL; write it like mysql://shop_api@127.0.0.1:3306/shop")?;
-        let pool = mysql_async::PoolOpts::default()
-            .with_constraints(
-                mysql_async::PoolConstraints::new(0, usize::from(self.pool_max))
-                    .context("pool limits")?,
-            )
-            .with_inactive_connection_ttl(Duration::from_secs(60));
-        let mut builder = mysql_async::OptsBuilder::from_opts(url)
-            .pool_opts(pool)
-            .stmt_cache_size(64)
-            .tcp_nodelay(true)
-            .wait_timeout(Some(28_800));
+        let mut builder = mysql_async::OptsBuilder::from_opts(url);
         if let Some(password) = password {
             builder = builder.pass(Some(password.expose().to_owned()));
         }
         Ok(Settings {
             bind: self.bind,
             database: builder.into(),
+            pool_max: usize::from(self.pool_max),
             admin_token,
             request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),

@@ -53,7 +53,7 @@ pub fn app(state: AppState) -> Router {
 /// connected yet.
 pub fn state(settings: &Settings) -> AppState {
     AppState {
-        db: Database::new(settings.database.clone()),
+        db: Database::new(settings.database.clone(), settings.pool_max),
         admin_token: settings.admin_token.clone().map(Arc::new),
         metrics: Arc::new(Metrics::default()),
         request_timeout: settings.request_timeout,

@@ -30,9 +30,26 @@ pub enum SchemaState {
 }
 
 impl Database {
-    /// A pool over `opts`; no connection is made until one is needed.
-    pub fn new(opts: mysql_async::Opts) -> Self {
-        let opts = mysql_async::OptsBuilder::from_opts(opts).init(vec!["SET time_zone = '+00:00'"]);
+    /// A pool of at most `pool_max` connections to `opts`; no connection is
+    /// made until one is needed.
+    pub fn new(opts: mysql_async::Opts, pool_max: usize) -> Self {
+        let constraints =
+            mysql_async::PoolConstraints::new(0, pool_max.max(1)).unwrap_or_else(|| {
+                mysql_async::PoolConstraints::new(0, 1).expect("0..=1 is a valid range")
+            });
+        let pool = mysql_async::PoolOpts::default()
+            .with_constraints(constraints)
+            .with_inactive_connection_ttl(Duration::from_secs(60))
+            // No reset when a connection goes back to the pool: it would drop
+            // the prepared-statement cache and cost a round trip per request.
+            // The API changes no session state beyond `init`, and mysql_async
+            // rolls back an abandoned transaction by itself.
+            .with_reset_connection(false);
+        let opts = mysql_async::OptsBuilder::from_opts(opts)
+            .pool_opts(pool)
+            .stmt_cache_size(64)
+            .tcp_nodelay(true)
+            .init(vec!["SET time_zone = '+00:00'"]);
         Database {
             pool: Pool::new(opts),
             schema: Arc::new(Mutex::new(SchemaState::Pending(None))),

@@ -123,7 +123,7 @@ async fn create_order(
     check_order(&order)?;
     let hash = request_hash(&order);
     let mut attempt = 0;
-    let (id, replayed) = loop {
+    let placed = loop {
         attempt += 1;
         match place(&state, &key, &hash, &order).await {
             Err(Failure::Retry(err)) if attempt < 4 => {
@@ -134,20 +134,33 @@ async fn create_order(
             Ok(placed) => break placed,
         }
     };
-    let mut conn = state.db.conn().await?;
-    let order = load_orders(&mut conn, &[id], true)
-        .await?
-        .pop()
-        .ok_or_else(|| ApiError::Internal(format!("order {id} vanished")))?;
+    let (status, order) = match placed {
+        Placed::New(order) => (StatusCode::CREATED, order),
+        Placed::Replay(id) => {
+            let mut conn = state.db.conn().await?;
+            let order = load_orders(&mut conn, &[id], true)
+                .await?
+                .pop()
+                .ok_or_else(|| ApiError::Internal(format!("order {id} vanished")))?;
+            (StatusCode::OK, order)
+        }
+    };
     let mut headers = HeaderMap::new();
-    if let Ok(location) = HeaderValue::from_str(&format!("/api/orders/{id}")) {
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/orders/{}", order.id)) {
         headers.insert(header::LOCATION, location);
     }
-    if replayed {
+    if status == StatusCode::OK {
         headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
-        return Ok((StatusCode::OK, headers, Json(order)));
     }
-    Ok((StatusCode::CREATED, headers, Json(order)))
+    Ok((status, headers, Json(order)))
+}
+
+/// What one run of the order transaction came to.
+enum Placed {
+    /// A new order, as written.
+    New(Order),
+    /// The key was used before for this same request: that order's id.
+    Replay(u64),
 }
 
 enum Failure {
@@ -172,23 +185,36 @@ impl From<ApiError> for Failure {
     }
 }
 
-/// Runs the order transaction once; returns the order id and whether it is a replay.
+/// A product row locked for an order: id, price, stock, SKU, name, category.
+type LockedProduct = (u64, i64, u32, String, String, String);
+
+/// Runs the order transaction once.
 async fn place(
     state: &AppState,
     key: &str,
     hash: &str,
     order: &NewOrder,
-) -> Result<(u64, bool), Failure> {
+) -> Result<Placed, Failure> {
     let mut conn = state.db.conn().await?;
     let mut tx = conn.start_transaction(TxOpts::default()).await?;
+    let now = OffsetDateTime::now_utc();
+    // The column keeps microseconds; so does the answer.
+    let created_at = now
+        .replace_nanosecond(now.nanosecond() / 1000 * 1000)
+        .unwrap_or(now);
 
     // Claim the key first: a concurrent request with the same key waits here
     // until this transaction ends, then finds the order this one made.
     let claimed = tx
         .exec_drop(
-            "INSERT INTO orders (customer_email, status, total_cents, idempotency_key, request_hash)
-             VALUES (?, 'placed', 0, ?, ?)",
-            (order.customer_email.trim(), key, hash),
+            "INSERT INTO orders (customer_email, status, total_cents, idempotency_key, request_hash, created_at)
+             VALUES (?, 'placed', 0, ?, ?, ?)",
+            (
+                order.customer_email.trim(),
+                key,
+                hash,
+                time::PrimitiveDateTime::new(created_at.date(), created_at.time()),
+            ),
         )
         .await;
     match claimed {
@@ -201,7 +227,7 @@ async fn place(
                 )
                 .await?;
             return match existing {
-                Some((id, Some(recorded))) if recorded == hash => Ok((id, true)),
+                Some((id, Some(recorded))) if recorded == hash => Ok(Placed::Replay(id)),
                 Some(_) => Err(ApiError::IdempotencyKeyReused.into()),
                 None => Err(Failure::Retry(err)),
             };
@@ -214,21 +240,22 @@ async fn place(
     ids.sort_unstable();
     let placeholders = vec!["?"; ids.len()].join(", ");
     // Locking in id order keeps concurrent orders from deadlocking.
-    let stock: Vec<(u64, i64, u32)> = tx
+    let stock: Vec<LockedProduct> = tx
         .exec(
             format!(
-                "SELECT id, price_cents, stock FROM products
+                "SELECT id, price_cents, stock, sku, name, category FROM products
                  WHERE id IN ({placeholders}) AND deleted_at IS NULL ORDER BY id FOR UPDATE"
             ),
             Params::Positional(ids.iter().map(|id| Value::from(*id)).collect()),
         )
         .await?;
+    let locked = |id: u64| stock.iter().find(|row| row.0 == id);
 
     let unknown: Vec<FieldError> = order
         .items
         .iter()
         .enumerate()
-        .filter(|(_, item)| !stock.iter().any(|(id, _, _)| *id == item.product_id))
+        .filter(|(_, item)| locked(item.product_id).is_none())
         .map(|(i, item)| FieldError {
             field: format!("items[{i}].product_id"),
             message: format!("there is no product {}", item.product_id),
@@ -250,11 +277,11 @@ async fn place(
         .items
         .iter()
         .filter_map(|item| {
-            let (_, _, available) = stock.iter().find(|(id, _, _)| *id == item.product_id)?;
-            (item.quantity > *available).then_some(Shortage {
+            let available = locked(item.product_id)?.2;
+            (item.quantity > available).then_some(Shortage {
                 product_id: item.product_id,
                 requested: item.quantity,
-                available: *available,
+                available,
             })
         })
         .collect();
@@ -266,32 +293,35 @@ async fn place(
     let mut total: i64 = 0;
     let mut lines = Vec::with_capacity(order.items.len());
     for item in &order.items {
-        let (_, price, _) = stock
-            .iter()
-            .find(|(id, _, _)| *id == item.product_id)
-            .copied()
-            .unwrap_or_default();
-        let line = price
-            .checked_mul(i64::from(item.quantity))
-            .and_then(|line| total.checked_add(line).map(|t| (line, t)));
-        let Some((_, new_total)) = line else {
+        let Some((_, price, _, sku, name, category)) = locked(item.product_id) else {
+            continue;
+        };
+        let line_total = price.checked_mul(i64::from(item.quantity));
+        let Some((line_total, new_total)) =
+            line_total.and_then(|l| total.checked_add(l).map(|t| (l, t)))
+        else {
             tx.rollback().await?;
             return Err(ApiError::invalid("items", "the order total is too large").into());
         };
         total = new_total;
-        lines.push((order_id, item.product_id, item.quantity, price));
+        lines.push(OrderItem {
+            product_id: item.product_id,
+            sku: sku.clone(),
+            name: name.clone(),
+            category: category.clone(),
+            quantity: item.quantity,
+            unit_price_cents: *price,
+            line_total_cents: line_total,
+        });
     }
     tx.exec_batch(
         "UPDATE products SET stock = stock - ? WHERE id = ?",
-        order
-            .items
-            .iter()
-            .map(|item| (item.quantity, item.product_id)),
+        lines.iter().map(|line| (line.quantity, line.product_id)),
     )
     .await?;
     tx.exec_batch(
         "INSERT INTO order_items (order_id, product_id, quantity, unit_price_cents) VALUES (?, ?, ?, ?)",
-        lines,
+        lines.iter().map(|line| (order_id, line.product_id, line.quantity, line.unit_price_cents)),
     )
     .await?;
     tx.exec_drop(
@@ -300,7 +330,15 @@ async fn place(
     )
     .await?;
     tx.commit().await?;
-    Ok((order_id, false))
+    lines.sort_by_key(|line| line.product_id);
+    Ok(Placed::New(Order {
+        id: order_id,
+        customer_email: order.customer_email.trim().to_owned(),
+        status: "placed".to_owned(),
+        total_cents: total,
+        created_at,
+        items: lines,
+    }))
 }
 
 /// Checks the request before any database work; all problems at once.

@@ -73,6 +73,7 @@ impl RunningApi {
         let settings = api::config::Settings {
             bind: "127.0.0.1:0".parse()?,
             database: mysql_async::Opts::from_url(database_url)?,
+            pool_max: 16,
             admin_token: admin_token.map(api::config::Secret::new),
             request_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(5),
