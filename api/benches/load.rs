@@ -8,7 +8,10 @@
 //! container from the stack's own image, on the host network; the API is the
 //! release binary as a separate process, with its default pool of 16.
 
-#![allow(clippy::print_stdout, reason = "a benchmark program's result is the table it prints")]
+#![allow(
+    clippy::print_stdout,
+    reason = "a benchmark program's result is the table it prints"
+)]
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;

@@ -4,25 +4,16 @@
 //! database over localhost.
 
 use bollard::exec::{CreateExecOptions, StartExecResults};
-use stackctl::testbed::{Testbed, free_port};
+use stackctl::testbed::Testbed;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_api_image_runs_hardened_on_the_host_network_and_serves_the_database()
 -> anyhow::Result<()> {
     let mut bed = Testbed::new("api-image").await?;
-    let (db_port, api_port) = (free_port()?, free_port()?);
-    bed.set_env("db", "MARIADB_PORT", db_port)?;
-    bed.set_secret("db_api_password", "image-test-password")?;
-    bed.set_secret("api_admin_token", "image-test-admin-token-0123456789")?;
     bed.start("db").await?;
-    bed.set_env("api", "API_BIND", format!("127.0.0.1:{api_port}"))?;
-    bed.set_env(
-        "api",
-        "API_DATABASE_URL",
-        format!("mysql://shop_api@127.0.0.1:{db_port}/shop"),
-    )?;
     // Waits for the image's HEALTHCHECK: the binary probing its own /readyz.
     bed.start("api").await?;
+    let api_port = bed.port("SHOP_API_PORT")?;
 
     let page: serde_json::Value =
         reqwest::get(format!("http://localhost:{api_port}/api/products?limit=3"))

@@ -10,8 +10,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "stackctl", version, max_term_width = 100)]
 pub struct Cli {
-    /// The Compose file to read.
-    #[arg(short = 'f', long = "file", env = "STACKCTL_FILE", default_value = crate::compose::DEFAULT_FILE, global = true)]
+    /// The Compose file to read (before the subcommand, as with docker compose).
+    #[arg(short = 'f', long = "file", env = "STACKCTL_FILE", default_value = crate::compose::DEFAULT_FILE)]
     pub file: PathBuf,
 
     /// The project name, which prefixes container and volume names
@@ -53,6 +53,63 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Build what is stale and start the stack on the host network, hardened.
+    ///
+    /// Checks first that the firewall can be installed (root, iptables) and
+    /// that no other process holds a service's port; then builds, verifies
+    /// the image pins, creates volumes and the per-service firewall, and
+    /// starts each service once its dependencies meet their `depends_on`
+    /// conditions. Running an unchanged stack again changes nothing; a
+    /// changed service is recreated alone. Ends with where to reach each
+    /// service.
+    Up {
+        /// The services to start, with what they depend on (default: all).
+        services: Vec<String>,
+        /// Run without the per-service egress firewall (for hosts without
+        /// root or iptables). Every service may then connect anywhere.
+        #[arg(long)]
+        no_firewall: bool,
+        /// Seconds to wait for each dependency condition and for health.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+        /// The Debian mirror for debootstrap, if a base image must be made.
+        #[arg(long, env = "STACKCTL_DEBIAN_MIRROR")]
+        mirror: Option<String>,
+    },
+    /// Stop and remove the stack's containers and its firewall rules.
+    ///
+    /// Each container gets SIGTERM and its `stop_grace_period` (default 10 s)
+    /// before SIGKILL. Volumes, and so the data, are kept unless `-v` is given.
+    Down {
+        /// Remove the project's volumes too (the database's data is lost).
+        #[arg(short = 'v', long)]
+        volumes: bool,
+    },
+    /// Show each service's container, state, health and address.
+    Ps {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
+    },
+    /// Show the services' logs, each line prefixed by its service.
+    Logs {
+        /// The services (default: all).
+        services: Vec<String>,
+        /// Keep following new lines until Ctrl-C.
+        #[arg(short, long)]
+        follow: bool,
+        /// Lines from the end of each log to start with (`all` for everything).
+        #[arg(long, default_value = "all")]
+        tail: String,
+    },
+    /// Pin the services' current image IDs (after a deliberate change).
+    ///
+    /// `up` refuses to start an image whose ID differs from its pin in
+    /// `.stackctl/PROJECT/images.lock`; this records the IDs as they are now.
+    Lock {
+        /// The services to pin (default: all).
+        services: Vec<String>,
+    },
 }
 
 /// Output formats of `config`.
@@ -60,4 +117,21 @@ pub enum Command {
 pub enum Format {
     Yaml,
     Json,
+}
+
+/// Output formats of `ps`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TableFormat {
+    Table,
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        <Cli as clap::CommandFactory>::command().debug_assert();
+    }
 }

@@ -2,17 +2,26 @@
 //!
 //! The library holds all the logic so that tests and other crates can call
 //! it without a process; `main.rs` only parses arguments and reports errors.
-//! Modules: [`compose`] reads and validates `compose.yaml`, [`image`] builds
-//! every image locally, [`container`] maps a service onto the engine's
-//! container configuration, [`engine`] connects to Docker.
+//! Modules: [`compose`] reads and validates `compose.yaml`; [`image`] builds
+//! every image locally; [`container`] maps a service onto the engine's
+//! container configuration; [`stack`] runs a project (`up`, `down`, `ps`,
+//! `logs`) with [`firewall`], [`pins`], [`secrets`] and [`listeners`];
+//! [`engine`] connects to Docker; [`testbed`] runs private copies of the
+//! stack's services for tests and benchmarks.
 
 pub mod cli;
 mod commands;
 pub mod compose;
 pub mod container;
 pub mod engine;
+pub mod firewall;
+pub mod graph;
 pub mod image;
+pub mod listeners;
+pub mod pins;
 pub mod progress;
+pub mod secrets;
+pub mod stack;
 pub mod testbed;
 
 use std::io::Write;
@@ -33,5 +42,19 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             mirror,
             force,
         } => commands::build::run(&project, &services, mirror, force, out).await,
+        Command::Up {
+            services,
+            no_firewall,
+            timeout,
+            mirror,
+        } => commands::up::run(&project, services, !no_firewall, timeout, mirror, out).await,
+        Command::Down { volumes } => commands::down::run(&project, volumes, out).await,
+        Command::Ps { format } => commands::ps::run(&project, format, out).await,
+        Command::Logs {
+            services,
+            follow,
+            tail,
+        } => commands::logs::run(&project, &services, follow, &tail, out).await,
+        Command::Lock { services } => commands::lock::run(&project, &services, out).await,
     }
 }

@@ -46,6 +46,7 @@ impl Progress {
             bar,
             multi: self.multi.clone(),
             started: Instant::now(),
+            last: std::sync::Mutex::new(String::new()),
         }
     }
 
@@ -72,6 +73,8 @@ pub struct Task {
     bar: Option<ProgressBar>,
     multi: Option<MultiProgress>,
     started: Instant,
+    /// The last step reported, so plain output does not repeat itself.
+    last: std::sync::Mutex<String>,
 }
 
 impl Task {
@@ -80,6 +83,12 @@ impl Task {
         let message = message.trim_end();
         if message.is_empty() {
             return;
+        }
+        if let Ok(mut last) = self.last.lock() {
+            if *last == message {
+                return;
+            }
+            *last = message.to_owned();
         }
         match &self.bar {
             Some(bar) => bar.set_message(message.to_owned()),

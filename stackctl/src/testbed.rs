@@ -48,36 +48,72 @@ pub async fn build(docker: &Docker, services: &[&str]) -> anyhow::Result<Vec<ima
     .await
 }
 
-/// A private copy of the stack: services are started one by one, after
-/// their environment and secrets have been pointed at the test's own ports
-/// and files. Everything it made is removed when it is dropped.
+/// A private copy of the stack: its own project name, its own ports (every
+/// `${SHOP_..._PORT}` variable of `compose.yaml` gets a free port) and its
+/// own secrets directory. Services can be started one by one, or the whole
+/// copy brought up with [`crate::stack::up::up`] on [`Testbed::project`].
+/// Everything labelled with its project (containers, volumes, the firewall
+/// chain) is removed when it is dropped.
 pub struct Testbed {
     pub docker: Docker,
     project: Project,
+    vars: BTreeMap<String, String>,
     secrets: tempfile::TempDir,
-    /// The image each started service runs, by service.
-    images: BTreeMap<String, String>,
-    containers: Vec<String>,
-    volumes: Vec<String>,
 }
 
 impl Testbed {
     /// A copy named `stackctl-test-LABEL-PID`.
     pub async fn new(label: &str) -> anyhow::Result<Testbed> {
         let docker = crate::engine::connect().await?;
-        let mut project = Project::load(&stack_compose_file())?;
-        project.rename(&format!("stackctl-test-{label}-{}", std::process::id()));
-        Ok(Testbed {
+        let secrets = tempfile::tempdir()?;
+        let mut vars = BTreeMap::new();
+        let text = std::fs::read_to_string(stack_compose_file())?;
+        for name in port_variables(&text) {
+            vars.insert(name, free_port()?.to_string());
+        }
+        vars.insert(
+            "SHOP_SECRETS_DIR".to_owned(),
+            secrets.path().display().to_string(),
+        );
+        let mut bed = Testbed {
             docker,
-            project,
-            secrets: tempfile::tempdir()?,
-            images: BTreeMap::new(),
-            containers: Vec::new(),
-            volumes: Vec::new(),
-        })
+            project: load(&vars)?,
+            vars,
+            secrets,
+        };
+        bed.project
+            .rename(&format!("stackctl-test-{label}-{}", std::process::id()));
+        Ok(bed)
     }
 
-    /// Sets an environment variable of `service` (e.g. its port).
+    /// The copy's project, ready for `stack::up` (or to be adjusted first).
+    pub fn project(&self) -> &Project {
+        &self.project
+    }
+
+    pub fn project_mut(&mut self) -> &mut Project {
+        &mut self.project
+    }
+
+    /// The port given to variable `name`, e.g. `SHOP_DB_PORT`.
+    pub fn port(&self, name: &str) -> anyhow::Result<u16> {
+        self.vars
+            .get(name)
+            .and_then(|p| p.parse().ok())
+            .with_context(|| format!("compose.yaml has no {name}"))
+    }
+
+    /// Gives secret `name` the value `value` (instead of a generated one), in
+    /// a file readable by the services' uids inside a directory only root
+    /// can enter.
+    pub fn set_secret(&mut self, name: &str, value: &str) -> anyhow::Result<()> {
+        let file = self.secrets.path().join(name);
+        std::fs::write(&file, value)?;
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o444))?;
+        Ok(())
+    }
+
+    /// Sets an environment variable of `service`.
     pub fn set_env(
         &mut self,
         service: &str,
@@ -97,41 +133,30 @@ impl Testbed {
         Ok(())
     }
 
-    /// Gives secret `name` the value `value`, in a file readable by the
-    /// services' uids inside a directory only root can enter.
-    pub fn set_secret(&mut self, name: &str, value: &str) -> anyhow::Result<()> {
-        let file = self.secrets.path().join(name);
-        std::fs::write(&file, value)?;
-        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o444))?;
-        let secret = self
-            .project
-            .model
-            .secrets
-            .get_mut(name)
-            .with_context(|| format!("no secret {name}"))?;
-        secret.file = Some(file.display().to_string());
-        Ok(())
-    }
-
     /// The container name of `service` in this copy.
     pub fn container(&self, service: &str) -> String {
         container_name(&self.project.name, service)
     }
 
-    /// Builds the image if needed, creates the service's named volumes and
-    /// its container, starts it and waits until it is healthy.
+    /// Starts one service alone (no firewall): builds the image if needed,
+    /// creates its secrets and named volumes, creates and starts the
+    /// container and waits until it is healthy.
     pub async fn start(&mut self, service: &str) -> anyhow::Result<()> {
         let built = build(&self.docker, &[service]).await?;
         let image = built
             .first()
             .map(|b| b.id.clone())
             .context("nothing was built")?;
+        crate::secrets::ensure(&self.project, &[service.to_owned()].into())?;
         let mounts = self.project.service(service)?.volumes.clone();
         for mount in mounts.iter().filter(|m| m.kind == "volume") {
             let Some(source) = &mount.source else {
                 continue;
             };
             let volume = volume_name(&self.project, source);
+            if self.docker.inspect_volume(&volume).await.is_ok() {
+                continue;
+            }
             self.docker
                 .create_volume(VolumeCreateRequest {
                     name: Some(volume.clone()),
@@ -139,24 +164,12 @@ impl Testbed {
                     ..Default::default()
                 })
                 .await?;
-            self.volumes.push(volume);
         }
-        self.images.insert(service.to_owned(), image);
-        self.create(service).await
-    }
-
-    async fn create(&mut self, service: &str) -> anyhow::Result<()> {
-        let image = self
-            .images
-            .get(service)
-            .context("the service was never started")?;
-        let config = container_config(&self.project, service, image, &|_| None)?;
-        let name = self.container(service);
-        let options = CreateContainerOptionsBuilder::default().name(&name).build();
+        let config = container_config(&self.project, service, &image, &|_| None)?;
+        let options = CreateContainerOptionsBuilder::default()
+            .name(&self.container(service))
+            .build();
         self.docker.create_container(Some(options), config).await?;
-        if !self.containers.contains(&name) {
-            self.containers.push(name);
-        }
         self.start_again(service).await
     }
 
@@ -185,13 +198,13 @@ impl Testbed {
         self.wait_healthy(service).await
     }
 
-    /// Removes the container and makes a new one on the same volumes.
+    /// Removes the container and starts a new one on the same volumes.
     pub async fn recreate(&mut self, service: &str) -> anyhow::Result<()> {
         let options = RemoveContainerOptionsBuilder::default().force(true).build();
         self.docker
             .remove_container(&self.container(service), Some(options))
             .await?;
-        self.create(service).await
+        self.start(service).await
     }
 
     async fn wait_healthy(&self, service: &str) -> anyhow::Result<()> {
@@ -238,13 +251,11 @@ impl Testbed {
 }
 
 impl Drop for Testbed {
-    /// Removes the containers and volumes, from a thread of its own since the
-    /// caller's runtime may be shutting down.
+    /// Removes every container and volume labelled with the copy's project,
+    /// and its firewall chain, from a thread of its own since the caller's
+    /// runtime may be shutting down.
     fn drop(&mut self) {
-        let (containers, volumes) = (
-            std::mem::take(&mut self.containers),
-            std::mem::take(&mut self.volumes),
-        );
+        let project = self.project.name.clone();
         let _ = std::thread::spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -256,22 +267,48 @@ impl Drop for Testbed {
                 let Ok(docker) = crate::engine::connect().await else {
                     return;
                 };
-                for container in containers {
+                for container in crate::stack::containers(&docker, &project)
+                    .await
+                    .unwrap_or_default()
+                {
                     let options = RemoveContainerOptionsBuilder::default()
                         .force(true)
                         .v(true)
                         .build();
-                    let _ = docker.remove_container(&container, Some(options)).await;
+                    let _ = docker.remove_container(&container.id, Some(options)).await;
                 }
-                for volume in volumes {
+                for volume in crate::stack::volumes(&docker, &project)
+                    .await
+                    .unwrap_or_default()
+                {
                     let _ = docker
                         .remove_volume(&volume, None::<RemoveVolumeOptions>)
                         .await;
                 }
             });
+            if crate::firewall::check_available().is_ok() {
+                let _ = crate::firewall::remove(&project);
+            }
         })
         .join();
     }
+}
+
+/// The stack's compose file with `vars` for its variables.
+fn load(vars: &BTreeMap<String, String>) -> anyhow::Result<Project> {
+    Ok(Project::load_with(&stack_compose_file(), &|name| {
+        vars.get(name).cloned()
+    })?)
+}
+
+/// The `SHOP_..._PORT` variables a compose text uses.
+fn port_variables(text: &str) -> std::collections::BTreeSet<String> {
+    text.split("${")
+        .skip(1)
+        .filter_map(|rest| rest.split([':', '}', '-']).next())
+        .filter(|name| name.starts_with("SHOP_") && name.ends_with("_PORT"))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The stack's `db` service alone, with a port, volume and API password of
@@ -290,9 +327,8 @@ impl Database {
     /// is healthy.
     pub async fn start(label: &str) -> anyhow::Result<Database> {
         let mut bed = Testbed::new(label).await?;
-        let port = free_port()?;
+        let port = bed.port("SHOP_DB_PORT")?;
         let password = format!("pw-{}'\\-{port}", std::process::id());
-        bed.set_env("db", "MARIADB_PORT", port)?;
         bed.set_secret("db_api_password", &password)?;
         bed.start("db").await?;
         Ok(Database {
@@ -342,4 +378,18 @@ fn urlencode(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stack_port_variables_are_found() {
+        let vars = port_variables(&std::fs::read_to_string(stack_compose_file()).unwrap());
+        assert!(
+            vars.contains("SHOP_DB_PORT") && vars.contains("SHOP_API_PORT"),
+            "{vars:?}"
+        );
+    }
 }

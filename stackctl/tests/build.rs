@@ -89,7 +89,7 @@ fn an_unknown_service_name_lists_the_services_there_are() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("has no service `dbb`; its services are: db"),
+        stderr.contains("has no service `dbb`; its services are: ") && stderr.contains(" db"),
         "{stderr}"
     );
 }

@@ -119,43 +119,12 @@ async fn data_survives_a_restart_and_a_new_container_on_the_same_volume() {
     conn.disconnect().await.unwrap();
 }
 
-/// The local addresses with a listening TCP socket on `port`, from the host
-/// network namespace's own tables (the container shares them).
+/// The addresses with a listening TCP socket on `port` in the host network
+/// namespace (which the container shares).
 fn listening_addresses(port: u16) -> Vec<String> {
-    let mut found = Vec::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let text = std::fs::read_to_string(table).unwrap_or_default();
-        for line in text.lines().skip(1) {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let (Some(local), Some(state)) = (fields.get(1), fields.get(3)) else {
-                continue;
-            };
-            let Some((addr, hex_port)) = local.split_once(':') else {
-                continue;
-            };
-            if *state == "0A" && u16::from_str_radix(hex_port, 16) == Ok(port) {
-                found.push(decode_address(addr));
-            }
-        }
-    }
-    found
-}
-
-fn decode_address(hex: &str) -> String {
-    let bytes: Vec<u8> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect();
-    if bytes.len() == 4 {
-        std::net::Ipv4Addr::new(bytes[3], bytes[2], bytes[1], bytes[0]).to_string()
-    } else {
-        // /proc/net/tcp6 writes four little-endian 32-bit words.
-        let mut octets = [0u8; 16];
-        for (word, chunk) in bytes.chunks(4).enumerate() {
-            for (i, b) in chunk.iter().rev().enumerate() {
-                octets[word * 4 + i] = *b;
-            }
-        }
-        std::net::Ipv6Addr::from(octets).to_string()
-    }
+    stackctl::listeners::listening()
+        .into_iter()
+        .filter(|l| l.addr.port() == port)
+        .map(|l| l.addr.ip().to_string())
+        .collect()
 }

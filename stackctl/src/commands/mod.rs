@@ -3,3 +3,8 @@
 
 pub(crate) mod build;
 pub(crate) mod config;
+pub(crate) mod down;
+pub(crate) mod lock;
+pub(crate) mod logs;
+pub(crate) mod ps;
+pub(crate) mod up;

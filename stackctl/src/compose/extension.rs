@@ -20,9 +20,12 @@ pub struct ServiceExtension {
     /// the build context, so the image needs no compiler and no shell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub binary: Option<String>,
-    /// The addresses the service listens on, as `IP:PORT`.
+    /// Where the service listens, as `SCHEME://IP:PORT` (`http://0.0.0.0:3000`,
+    /// `mysql://127.0.0.1:3306`): shown by `up` and `ps`, allowed by the
+    /// firewall for the service's own health check, compared by the audit
+    /// with what really listens.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub listen: Vec<SocketAddr>,
+    pub listen: Vec<Endpoint>,
     /// The destinations the service's uid may open connections to; `[]`
     /// allows none. Absent means the service has no egress policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -46,6 +49,77 @@ pub struct SecretExtension {
     /// Create the secret's `file` with a random value when it does not exist.
     #[serde(default)]
     pub generate: bool,
+}
+
+/// A listening address and the protocol spoken there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub scheme: String,
+    pub addr: SocketAddr,
+}
+
+impl Endpoint {
+    /// True when only this host can connect (a loopback address).
+    pub fn is_loopback(&self) -> bool {
+        self.addr.ip().is_loopback()
+    }
+
+    /// How a user on this host reaches it: `http://localhost:3000`,
+    /// `telnet localhost 2323`, `mysql://127.0.0.1:3306`.
+    pub fn reach(&self) -> String {
+        let host = match self.addr.ip() {
+            ip if ip.is_unspecified() => "localhost".to_owned(),
+            IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        match self.scheme.as_str() {
+            "telnet" => format!("telnet {host} {}", self.addr.port()),
+            scheme => format!("{scheme}://{host}:{}", self.addr.port()),
+        }
+    }
+}
+
+impl FromStr for Endpoint {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "`{text}` is not a listen address; write SCHEME://IP:PORT, e.g. `http://0.0.0.0:3000` or `mysql://127.0.0.1:3306`"
+            )
+        };
+        let (scheme, addr) = text.split_once("://").ok_or_else(bad)?;
+        if scheme.is_empty()
+            || !scheme
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        {
+            return Err(bad());
+        }
+        Ok(Endpoint {
+            scheme: scheme.to_owned(),
+            addr: addr.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}", self.scheme, self.addr)
+    }
+}
+
+impl Serialize for Endpoint {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Endpoint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// Where an egress rule allows connections to.
@@ -137,6 +211,24 @@ impl<'de> Deserialize<'de> for EgressRule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoints_parse_and_say_how_to_reach_them() {
+        let api: Endpoint = "http://0.0.0.0:3000".parse().unwrap();
+        assert_eq!(api.reach(), "http://localhost:3000");
+        assert!(!api.is_loopback());
+        let telnet: Endpoint = "telnet://0.0.0.0:2323".parse().unwrap();
+        assert_eq!(telnet.reach(), "telnet localhost 2323");
+        let db: Endpoint = "mysql://127.0.0.1:3306".parse().unwrap();
+        assert!(db.is_loopback());
+        assert_eq!(db.to_string(), "mysql://127.0.0.1:3306");
+        assert!(
+            "0.0.0.0:3000"
+                .parse::<Endpoint>()
+                .unwrap_err()
+                .contains("SCHEME://IP:PORT")
+        );
+    }
 
     #[test]
     fn egress_rules_parse_hosts_networks_and_localhost() {

@@ -4,6 +4,7 @@
 
 pub mod diagnostic;
 pub mod extension;
+mod interpolate;
 pub mod model;
 pub mod positions;
 pub mod units;
@@ -55,18 +56,35 @@ pub enum LoadError {
 }
 
 impl Project {
-    /// Reads and validates a Compose file.
+    /// Reads and validates a Compose file, with variables from the environment.
     pub fn load(file: &Path) -> Result<Project, LoadError> {
+        Project::load_with(file, &|name| std::env::var(name).ok())
+    }
+
+    /// Reads and validates a Compose file, with variables from `lookup`.
+    pub fn load_with(
+        file: &Path,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Project, LoadError> {
         let text = std::fs::read_to_string(file).map_err(|source| LoadError::Read {
             file: file.to_owned(),
             source,
         })?;
-        Project::parse(&text, file).map_err(LoadError::Invalid)
+        Project::parse_with(&text, file, lookup).map_err(LoadError::Invalid)
     }
 
-    /// Parses and validates Compose text; `file` names it in messages and
-    /// anchors its relative paths.
+    /// Parses and validates Compose text, with variables from the environment;
+    /// `file` names it in messages and anchors its relative paths.
     pub fn parse(text: &str, file: &Path) -> Result<Project, Diagnostics> {
+        Project::parse_with(text, file, &|name| std::env::var(name).ok())
+    }
+
+    /// Parses and validates Compose text, with variables from `lookup`.
+    pub fn parse_with(
+        text: &str,
+        file: &Path,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Project, Diagnostics> {
         let positions = Positions::index(text);
         let diagnostic =
             |path: KeyPath, line: Option<usize>, problem: String, fix: String| Diagnostic {
@@ -94,6 +112,10 @@ impl Project {
                 "start from a `services:` mapping".to_owned(),
             )));
         }
+        interpolate::interpolate(&mut value, lookup).map_err(|(path, problem)| {
+            let (problem, fix) = split_message(&problem);
+            fail(diagnostic(path, None, problem, fix))
+        })?;
         value.apply_merge().map_err(|err| {
             fail(diagnostic(
                 KeyPath::root(),

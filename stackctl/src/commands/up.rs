@@ -1,0 +1,67 @@
+//! `stackctl up`: the stack running, and a table of where to reach it.
+
+use std::io::{IsTerminal as _, Write};
+use std::time::Duration;
+
+use crate::compose::Project;
+use crate::engine;
+use crate::image::{BootstrapOptions, BuildOptions};
+use crate::progress::Progress;
+use crate::stack::up::{UpOptions, up};
+
+pub(crate) async fn run(
+    project: &Project,
+    services: Vec<String>,
+    firewall: bool,
+    timeout: u64,
+    mirror: Option<String>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let docker = engine::connect().await?;
+    let options = UpOptions {
+        services,
+        firewall,
+        timeout: Duration::from_secs(timeout),
+        build: BuildOptions {
+            bootstrap: BootstrapOptions { mirror },
+            force: false,
+        },
+    };
+    let report = up(&docker, project, &options, &Progress::new()).await?;
+    let loud = std::io::stderr().is_terminal();
+    for warning in &report.warnings {
+        if loud {
+            eprintln!("\x1b[1;31mwarning:\x1b[0m {warning}");
+        } else {
+            eprintln!("warning: {warning}");
+        }
+    }
+    writeln!(
+        out,
+        "{:<18} {:<9} {:<10} {:<10} REACH",
+        "SERVICE", "STATE", "HEALTH", "ACTION"
+    )?;
+    for s in &report.services {
+        let reach = if s.endpoints.is_empty() {
+            "-".to_owned()
+        } else {
+            s.endpoints.join(", ")
+        };
+        writeln!(
+            out,
+            "{:<18} {:<9} {:<10} {:<10} {reach}",
+            s.service,
+            s.state,
+            s.health.as_deref().unwrap_or("-"),
+            s.action.to_string()
+        )?;
+    }
+    if report.firewall {
+        writeln!(
+            out,
+            "firewall: each service may only reach its `x-stackctl.egress` (iptables chain {})",
+            crate::firewall::chain_name(&project.name)
+        )?;
+    }
+    Ok(())
+}

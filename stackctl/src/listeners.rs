@@ -1,0 +1,162 @@
+//! What listens on TCP in the host's network namespace (which every
+//! host-network container shares), read from `/proc/net/tcp` and `tcp6`,
+//! with the process holding each socket where `/proc` shows it. `up` uses it
+//! to find a port taken before anything starts; the audit compares it with
+//! what `compose.yaml` declares.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// A listening socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub addr: SocketAddr,
+    /// The process holding it, `(pid, name)`, if visible.
+    pub process: Option<(u32, String)>,
+}
+
+/// Every listening TCP socket of this network namespace.
+pub fn listening() -> Vec<Listener> {
+    let owners = socket_owners();
+    let mut found = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for (addr, inode) in parse_table(&text) {
+            found.push(Listener {
+                addr,
+                process: owners.get(&inode).cloned(),
+            });
+        }
+    }
+    found
+}
+
+/// The listeners that would stop something from binding `wanted`.
+pub fn conflicts(wanted: SocketAddr, listeners: &[Listener]) -> Vec<Listener> {
+    listeners
+        .iter()
+        .filter(|l| l.addr.port() == wanted.port())
+        .filter(|l| {
+            let (a, b) = (l.addr.ip(), wanted.ip());
+            // A wildcard holds the port on every address (`::` usually on both families).
+            a == b || a.is_unspecified() || b.is_unspecified()
+        })
+        .cloned()
+        .collect()
+}
+
+/// `(address, inode)` of the LISTEN rows of a `/proc/net/tcp*` table.
+fn parse_table(text: &str) -> Vec<(SocketAddr, u64)> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (local, state, inode) = (fields.get(1)?, fields.get(3)?, fields.get(9)?);
+            if *state != "0A" {
+                return None;
+            }
+            let (hex_ip, hex_port) = local.split_once(':')?;
+            let port = u16::from_str_radix(hex_port, 16).ok()?;
+            Some((
+                SocketAddr::new(decode_ip(hex_ip)?, port),
+                inode.parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// Decodes the kernel's hex address: one (v4) or four (v6) little-endian words.
+pub fn decode_ip(hex: &str) -> Option<IpAddr> {
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect::<Option<_>>()?;
+    match bytes.len() {
+        4 => Some(IpAddr::V4(Ipv4Addr::new(
+            bytes[3], bytes[2], bytes[1], bytes[0],
+        ))),
+        16 => {
+            let mut octets = [0u8; 16];
+            for (word, chunk) in bytes.chunks(4).enumerate() {
+                for (i, b) in chunk.iter().rev().enumerate() {
+                    octets[word * 4 + i] = *b;
+                }
+            }
+            Some(IpAddr::V6(Ipv6Addr::from(octets)))
+        }
+        _ => None,
+    }
+}
+
+/// Socket inode to `(pid, process name)`, for the processes `/proc` lets us see.
+fn socket_owners() -> HashMap<u64, (u32, String)> {
+    let mut owners = HashMap::new();
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return owners;
+    };
+    for process in processes.filter_map(Result::ok) {
+        let Some(pid) = process
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(process.path().join("fd")) else {
+            continue;
+        };
+        let name = std::fs::read_to_string(process.path().join("comm"))
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        for fd in fds.filter_map(Result::ok) {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let target = target.to_string_lossy();
+            if let Some(inode) = target
+                .strip_prefix("socket:[")
+                .and_then(|t| t.strip_suffix(']'))
+                .and_then(|i| i.parse().ok())
+            {
+                owners.insert(inode, (pid, name.clone()));
+            }
+        }
+    }
+    owners
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kernel_tables_decode_to_addresses() {
+        let v4 = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:0CEA 00000000:0000 0A 00000000:00000000 00:00000000 00000000 10001        0 4242 1 0\n   1: 0100007F:0CEA 0100007F:9C40 01 00000000:00000000 00:00000000 00000000 10001        0 4343 1 0\n";
+        assert_eq!(parse_table(v4), [("127.0.0.1:3306".parse().unwrap(), 4242)]);
+        assert_eq!(
+            decode_ip("00000000000000000000000001000000"),
+            Some("::1".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn a_port_held_by_this_test_is_found_with_its_process() {
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = held.local_addr().unwrap();
+        let found = conflicts(addr, &listening());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].process.as_ref().map(|p| p.0),
+            Some(std::process::id())
+        );
+        let wildcard: SocketAddr = format!("0.0.0.0:{}", addr.port()).parse().unwrap();
+        assert_eq!(
+            conflicts(wildcard, &listening()).len(),
+            1,
+            "a wildcard bind conflicts too"
+        );
+    }
+}

@@ -1,0 +1,582 @@
+//! `up`: the whole stack running, hardened and healthy, in one idempotent
+//! step. Before anything starts it checks the firewall can be installed and
+//! that no other process holds a service's port (common on the host network),
+//! then builds what is stale, verifies image pins, creates volumes and the
+//! firewall, and brings each service up once its dependencies meet their
+//! conditions, independent services concurrently. A service whose
+//! configuration and image did not change is left alone.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, VolumeCreateRequest};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use serde::Serialize;
+use tokio::sync::watch;
+
+use super::wait::{self, Condition, Status};
+use super::{CONFIG_HASH_LABEL, Existing, config_hash, containers};
+use crate::compose::Project;
+use crate::compose::extension::Endpoint;
+use crate::container::{PROJECT_LABEL, container_config, container_name, volume_name};
+use crate::image::{self, BuildOptions, base, image_name};
+use crate::pins::{self, Pins};
+use crate::progress::Progress;
+use crate::{firewall, graph, listeners, secrets};
+
+/// Options of `up`.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    /// The services to bring up, with their dependencies (all when empty).
+    pub services: Vec<String>,
+    /// Install the per-service firewall (`--no-firewall` turns it off).
+    pub firewall: bool,
+    /// How long to wait for each dependency condition and for health.
+    pub timeout: Duration,
+    pub build: BuildOptions,
+}
+
+/// What `up` did to a service's container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Created,
+    Recreated,
+    Started,
+    Restarted,
+    Unchanged,
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Action::Created => "created",
+            Action::Recreated => "recreated",
+            Action::Started => "started",
+            Action::Restarted => "restarted",
+            Action::Unchanged => "unchanged",
+        })
+    }
+}
+
+/// One service after `up`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceReport {
+    pub service: String,
+    pub container: String,
+    pub container_id: String,
+    pub action: Action,
+    pub state: String,
+    pub health: Option<String>,
+    pub endpoints: Vec<String>,
+}
+
+/// What `up` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpReport {
+    pub services: Vec<ServiceReport>,
+    pub firewall: bool,
+    pub warnings: Vec<String>,
+}
+
+/// Brings the project up; see the module documentation.
+pub async fn up(
+    docker: &Docker,
+    project: &Project,
+    options: &UpOptions,
+    progress: &Progress,
+) -> anyhow::Result<UpReport> {
+    for name in &options.services {
+        project.service(name)?;
+    }
+    let selected = graph::with_dependencies(&project.model, &options.services);
+    let order = graph::start_order(&project.model, &selected);
+    let mut warnings = Vec::new();
+
+    if options.firewall {
+        firewall::check_available()?;
+    } else {
+        warnings.push(
+            "THE FIREWALL IS OFF (--no-firewall): every service may open connections anywhere, \
+             including the database's port; run `stackctl up` as root to restore it"
+                .to_owned(),
+        );
+    }
+    let existing = containers(docker, &project.name).await?;
+    check_ports_free(project, &order, &existing)?;
+    for path in secrets::ensure(project, &selected)? {
+        progress.println(&format!(
+            "generated a secret in {} (value not shown)",
+            path.display()
+        ));
+    }
+
+    let to_build: Vec<String> = order
+        .iter()
+        .filter(|s| project.model.services[s.as_str()].build.is_some())
+        .cloned()
+        .collect();
+    let built = if to_build.is_empty() {
+        Vec::new()
+    } else {
+        image::build(docker, project, &to_build, &options.build, progress).await?
+    };
+    let images = pinned_images(docker, project, &order, &built, progress).await?;
+    create_volumes(docker, project, &selected).await?;
+
+    if options.firewall {
+        let plan = firewall::plan(project, &selected)?;
+        warnings.extend(firewall::install(&plan)?);
+        for service in &plan.unpoliced {
+            warnings.push(format!("service `{service}` declares no `x-stackctl.egress`, so the firewall does not limit it"));
+        }
+    }
+
+    let mut desired = BTreeMap::new();
+    for name in &order {
+        let mut config =
+            container_config(project, name, &images[name], &|key| std::env::var(key).ok())?;
+        let hash = config_hash(&config);
+        config
+            .labels
+            .get_or_insert_with(Default::default)
+            .insert(CONFIG_HASH_LABEL.to_owned(), hash.clone());
+        desired.insert(name.clone(), (config, hash));
+    }
+    let actions = plan_actions(project, &order, &existing, &desired);
+    let orphans: Vec<&Existing> = existing
+        .iter()
+        .filter(|e| !project.model.services.contains_key(&e.service))
+        .collect();
+    for orphan in orphans {
+        warnings.push(format!(
+            "container {} belongs to service `{}`, which compose.yaml no longer declares; `stackctl down` removes it",
+            orphan.name, orphan.service
+        ));
+    }
+
+    let services = bring_up(
+        docker,
+        project,
+        &order,
+        actions,
+        desired,
+        options.timeout,
+        progress,
+    )
+    .await?;
+    Ok(UpReport {
+        services,
+        firewall: options.firewall,
+        warnings,
+    })
+}
+
+/// Fails, before anything starts, when another process holds a port a
+/// service that is not running yet must bind.
+fn check_ports_free(
+    project: &Project,
+    order: &[String],
+    existing: &[Existing],
+) -> anyhow::Result<()> {
+    let listening = listeners::listening();
+    let mut taken = Vec::new();
+    for name in order {
+        if existing.iter().any(|e| e.service == *name && e.running) {
+            continue;
+        }
+        for endpoint in project
+            .extensions
+            .get(name)
+            .map(|e| e.listen.as_slice())
+            .unwrap_or_default()
+        {
+            for holder in listeners::conflicts(endpoint.addr, &listening) {
+                let by = match &holder.process {
+                    Some((pid, process)) => format!("process {pid} ({process})"),
+                    None => "a process this user cannot see".to_owned(),
+                };
+                taken.push(format!(
+                    "service `{name}` must listen on port {} ({endpoint}), but {by} already listens on {}",
+                    endpoint.addr.port(),
+                    holder.addr
+                ));
+            }
+        }
+    }
+    if !taken.is_empty() {
+        bail!(
+            "{}\n  fix: on the host network a container binds the host's own ports; stop that process, \
+             or give the service another port in compose.yaml. Nothing was started.",
+            taken.join("\n")
+        );
+    }
+    Ok(())
+}
+
+/// The image ID each service runs: just built (and pinned), or checked
+/// against its pin. Image-only services are pulled if missing.
+async fn pinned_images(
+    docker: &Docker,
+    project: &Project,
+    order: &[String],
+    built: &[image::Built],
+    progress: &Progress,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut pins = Pins::load(project)?;
+    let lock_file = pins::path(project);
+    let mut images = BTreeMap::new();
+    for name in order {
+        let service = project.service(name)?;
+        let tag = image_name(project, name, service);
+        let id = match built.iter().find(|b| b.service == *name) {
+            Some(b) if b.rebuilt => {
+                pins.pin(name, &tag, &b.id);
+                b.id.clone()
+            }
+            Some(b) => {
+                pins.verify_or_pin(name, &tag, &b.id, &lock_file)?;
+                b.id.clone()
+            }
+            None => {
+                let id = base::ensure(docker, &tag, &Default::default(), progress).await?;
+                pins.verify_or_pin(name, &tag, &id, &lock_file)?;
+                id
+            }
+        };
+        images.insert(name.clone(), id);
+    }
+    pins.save(project)?;
+    Ok(images)
+}
+
+/// Creates the named volumes the services use, labelled with the project.
+async fn create_volumes(
+    docker: &Docker,
+    project: &Project,
+    selected: &BTreeSet<String>,
+) -> anyhow::Result<()> {
+    let used: BTreeSet<&String> = selected
+        .iter()
+        .flat_map(|s| project.model.services[s.as_str()].volumes.iter())
+        .filter(|m| m.kind == "volume")
+        .filter_map(|m| m.source.as_ref())
+        .collect();
+    for volume in used {
+        if project
+            .model
+            .volumes
+            .get(volume)
+            .is_some_and(|v| v.external)
+        {
+            continue;
+        }
+        let name = volume_name(project, volume);
+        if docker.inspect_volume(&name).await.is_ok() {
+            continue;
+        }
+        docker
+            .create_volume(VolumeCreateRequest {
+                name: Some(name.clone()),
+                labels: Some(
+                    [
+                        (PROJECT_LABEL.to_owned(), project.name.clone()),
+                        ("com.docker.compose.volume".to_owned(), volume.clone()),
+                    ]
+                    .into(),
+                ),
+                ..Default::default()
+            })
+            .await
+            .with_context(|| format!("cannot create volume {name}"))?;
+    }
+    Ok(())
+}
+
+/// What to do with each service's container.
+fn plan_actions(
+    project: &Project,
+    order: &[String],
+    existing: &[Existing],
+    desired: &BTreeMap<String, (ContainerCreateBody, String)>,
+) -> BTreeMap<String, Action> {
+    let mut actions = BTreeMap::new();
+    for name in order {
+        let current = existing
+            .iter()
+            .find(|e| e.service == *name && e.name == container_name(&project.name, name));
+        let action = match current {
+            None => Action::Created,
+            Some(c) if c.config_hash.as_ref() != Some(&desired[name].1) => Action::Recreated,
+            Some(c) if !c.running => Action::Started,
+            Some(_) => Action::Unchanged,
+        };
+        actions.insert(name.clone(), action);
+    }
+    let recreated: Vec<String> = actions
+        .iter()
+        .filter(|(_, a)| **a == Action::Recreated)
+        .map(|(s, _)| s.clone())
+        .collect();
+    for name in recreated {
+        for follower in graph::restart_followers(&project.model, &name) {
+            if let Some(action @ Action::Unchanged) = actions.get_mut(&follower) {
+                *action = Action::Restarted;
+            }
+        }
+    }
+    actions
+}
+
+/// Brings every service up, each as soon as its dependencies allow.
+async fn bring_up(
+    docker: &Docker,
+    project: &Project,
+    order: &[String],
+    actions: BTreeMap<String, Action>,
+    desired: BTreeMap<String, (ContainerCreateBody, String)>,
+    timeout: Duration,
+    progress: &Progress,
+) -> anyhow::Result<Vec<ServiceReport>> {
+    let mut senders = BTreeMap::new();
+    let mut receivers = BTreeMap::new();
+    for name in order {
+        let (tx, rx) = watch::channel(Status::Pending);
+        senders.insert(name.clone(), tx);
+        receivers.insert(name.clone(), rx);
+    }
+    let mut tasks = Vec::new();
+    for name in order {
+        let service = project.service(name)?;
+        let dependencies: Vec<(String, Condition, watch::Receiver<Status>)> = service
+            .depends_on
+            .0
+            .iter()
+            .filter_map(|(dep, d)| {
+                Some((
+                    dep.clone(),
+                    Condition::parse(&d.condition),
+                    receivers.get(dep)?.clone(),
+                ))
+            })
+            .collect();
+        let job = Job {
+            docker: docker.clone(),
+            service: name.clone(),
+            container: container_name(&project.name, name),
+            action: actions[name],
+            config: desired[name].0.clone(),
+            grace: service
+                .stop_grace_period
+                .map_or(10, |d| d.0.as_secs() as i32),
+            endpoints: project
+                .extensions
+                .get(name)
+                .map(|e| e.listen.clone())
+                .unwrap_or_default(),
+            dependencies,
+            timeout,
+            status: senders.remove(name).context("status channel")?,
+        };
+        let task = progress.task(name);
+        tasks.push((
+            name.clone(),
+            tokio::spawn(async move { job.run(task).await }),
+        ));
+    }
+
+    let mut reports = Vec::new();
+    let mut failures = Vec::new();
+    for (name, handle) in tasks {
+        match handle.await {
+            Ok(Ok(report)) => reports.push(report),
+            Ok(Err(failure)) => failures.push(failure),
+            Err(err) => failures.push(Arc::new(format!(
+                "service `{name}`: its task failed: {err}"
+            ))),
+        }
+    }
+    if !failures.is_empty() {
+        // A dependent's failure only repeats its dependency's; show the causes first.
+        let mut messages: Vec<String> = failures.iter().map(|f| f.to_string()).collect();
+        messages.sort_by_key(|m| m.contains("did not start because"));
+        bail!(
+            "{}\n  fix: `stackctl logs SERVICE` shows more; what did start is left running for inspection (`stackctl down` stops it)",
+            messages.join("\n")
+        );
+    }
+    Ok(reports)
+}
+
+/// Bringing up one service.
+struct Job {
+    docker: Docker,
+    service: String,
+    container: String,
+    action: Action,
+    config: ContainerCreateBody,
+    grace: i32,
+    endpoints: Vec<Endpoint>,
+    dependencies: Vec<(String, Condition, watch::Receiver<Status>)>,
+    timeout: Duration,
+    status: watch::Sender<Status>,
+}
+
+impl Job {
+    async fn run(mut self, task: crate::progress::Task) -> Result<ServiceReport, Arc<String>> {
+        match self.steps(&task).await {
+            Ok(report) => {
+                task.finish(&format!(
+                    "{} ({})",
+                    report.action,
+                    report.health.as_deref().unwrap_or(&report.state)
+                ));
+                Ok(report)
+            }
+            Err(message) => {
+                task.fail(message.lines().next().unwrap_or_default());
+                let _ = self.status.send(Status::Failed(message.clone()));
+                Err(Arc::new(message))
+            }
+        }
+    }
+
+    async fn steps(&mut self, task: &crate::progress::Task) -> Result<ServiceReport, String> {
+        let service = self.service.clone();
+        for (dependency, condition, receiver) in &mut self.dependencies {
+            task.step(&format!("waiting for `{dependency}` to be {condition}"));
+            let waited = tokio::time::timeout(self.timeout, async {
+                loop {
+                    if let Some(met) = receiver.borrow().satisfies(*condition) {
+                        return met;
+                    }
+                    if receiver.changed().await.is_err() {
+                        return false;
+                    }
+                }
+            })
+            .await;
+            match waited {
+                Ok(true) => {}
+                Ok(false) => {
+                    let why = match &*receiver.borrow() {
+                        Status::Running {
+                            has_healthcheck: false,
+                        } => format!("`{dependency}` has no health check to be healthy by"),
+                        Status::Exited(code) => format!("`{dependency}` exited with code {code}"),
+                        _ => format!("`{dependency}` failed"),
+                    };
+                    return Err(format!("service `{service}` did not start because {why}"));
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "service `{service}` did not start because `{dependency}` was not {condition} within {}s",
+                        self.timeout.as_secs()
+                    ));
+                }
+            }
+        }
+
+        let engine =
+            |err: bollard::errors::Error| format!("service `{service}`: the engine refused: {err}");
+        match self.action {
+            Action::Unchanged => {}
+            Action::Started => {
+                task.step("starting");
+                self.docker
+                    .start_container(&self.container, None)
+                    .await
+                    .map_err(engine)?;
+            }
+            Action::Restarted => {
+                task.step("restarting after its dependency was recreated");
+                let options = bollard::query_parameters::RestartContainerOptionsBuilder::default()
+                    .t(self.grace)
+                    .build();
+                self.docker
+                    .restart_container(&self.container, Some(options))
+                    .await
+                    .map_err(engine)?;
+            }
+            Action::Created | Action::Recreated => {
+                if self.action == Action::Recreated {
+                    task.step("stopping the old container");
+                    let stop = StopContainerOptionsBuilder::default().t(self.grace).build();
+                    let _ = self
+                        .docker
+                        .stop_container(&self.container, Some(stop))
+                        .await;
+                    let remove = RemoveContainerOptionsBuilder::default().force(true).build();
+                    self.docker
+                        .remove_container(&self.container, Some(remove))
+                        .await
+                        .map_err(engine)?;
+                }
+                task.step("creating");
+                let options = CreateContainerOptionsBuilder::default()
+                    .name(&self.container)
+                    .build();
+                self.docker
+                    .create_container(Some(options), self.config.clone())
+                    .await
+                    .map_err(engine)?;
+                task.step("starting");
+                self.docker
+                    .start_container(&self.container, None)
+                    .await
+                    .map_err(engine)?;
+            }
+        }
+
+        let status = self.status.clone();
+        let outcome = wait::follow(&self.docker, &self.container, self.timeout, task, |s| {
+            let _ = status.send(s);
+        })
+        .await;
+        match outcome {
+            Status::Healthy | Status::Running { .. } => {}
+            Status::Exited(0) => {}
+            failed => {
+                let why = match failed {
+                    Status::Exited(code) => format!("exited with code {code}"),
+                    Status::Failed(why) => why,
+                    _ => "did not come up".to_owned(),
+                };
+                let details = wait::diagnostics(&self.docker, &self.container).await;
+                return Err(format!("service `{service}` failed: {why}\n{details}"));
+            }
+        }
+        let inspected = self
+            .docker
+            .inspect_container(&self.container, None)
+            .await
+            .map_err(engine)?;
+        let state = inspected.state.unwrap_or_default();
+        Ok(ServiceReport {
+            service: service.clone(),
+            container: self.container.clone(),
+            container_id: inspected.id.unwrap_or_default(),
+            action: self.action,
+            state: state.status.map(|s| s.to_string()).unwrap_or_default(),
+            health: state.health.and_then(|h| h.status).map(|s| s.to_string()),
+            endpoints: self.endpoints.iter().map(describe_endpoint).collect(),
+        })
+    }
+}
+
+/// `http://localhost:3000 (LAN: every address of this host)`.
+pub fn describe_endpoint(endpoint: &Endpoint) -> String {
+    let scope = if endpoint.is_loopback() {
+        "this host only"
+    } else if endpoint.addr.ip().is_unspecified() {
+        "also the LAN, at this host's addresses"
+    } else {
+        "at this address"
+    };
+    format!("{} ({scope})", endpoint.reach())
+}
