@@ -1,11 +1,19 @@
 //! The per-service egress firewall. On the host network every container
 //! shares the host's network stack, so a policy cannot key on interfaces; it
-//! keys on the socket owner instead. Each service runs as its own uid, and a
-//! chain in `OUTPUT` (IPv4 and IPv6) lets that uid reach only what its
-//! `x-stackctl.egress` allows, plus its own listening ports (its health
-//! check) and replies on connections others opened to it; everything else is
-//! rejected at once with a reset. `up` installs the chain atomically
-//! (`iptables-restore --noflush`); `down` removes exactly it.
+//! keys on the socket owner instead: each service runs as its own uid.
+//!
+//! Two kinds of chains, in IPv4 and IPv6 alike:
+//! - one per project, `STACKCTL-<hash>`, jumped to from the top of `OUTPUT`,
+//!   that ACCEPTs what each service's uid may send: replies on connections
+//!   others opened to it, its own listening ports (its health check), and
+//!   its `x-stackctl.egress` allowlist;
+//! - one shared `STACKCTL-DENY`, jumped to right after the project chains,
+//!   that rejects everything else those uids send, at once, with a reset.
+//!
+//! Splitting allow from deny lets two projects with the same uids (the stack
+//! and a test copy of it) coexist: a uid may reach what any of them allows.
+//! `up` installs a project's rules in one `iptables-restore` transaction;
+//! `down` removes exactly them, and the shared chain with its last rule.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -18,6 +26,9 @@ use sha2::{Digest, Sha256};
 
 use crate::compose::Project;
 use crate::compose::extension::{EgressHost, EgressRule};
+
+/// The shared chain that rejects what no project chain accepted.
+pub const DENY_CHAIN: &str = "STACKCTL-DENY";
 
 /// IPv4 or IPv6, and the tool for each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,13 +53,19 @@ impl Family {
     }
 }
 
+/// One rule: its family and its arguments after `-A CHAIN`.
+pub type Rule = (Family, Vec<String>);
+
 /// The rules of one project, ready to install.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
+    /// The project's own chain.
     pub chain: String,
     pub project: String,
-    /// `(family, rule arguments after "-A CHAIN")`, in order.
-    pub rules: Vec<(Family, Vec<String>)>,
+    /// What the services' uids may send (the project chain).
+    pub allow: Vec<Rule>,
+    /// The rejects for those uids (the project's rules in the shared chain).
+    pub deny: Vec<Rule>,
     /// Services that declare no egress policy and so get no rules.
     pub unpoliced: Vec<String>,
 }
@@ -60,15 +77,16 @@ pub fn chain_name(project: &str) -> String {
     format!("STACKCTL-{}", &digest[..10])
 }
 
-/// The comment that marks the jump from `OUTPUT` to a project's chain.
-fn jump_comment(project: &str) -> String {
+/// The comment on every rule of a project (`stackctl:PROJECT`, and
+/// `:SERVICE` on the per-service rules).
+fn project_comment(project: &str) -> String {
     format!("stackctl:{project}")
 }
 
 /// The rules for `services` of `project`.
 pub fn plan(project: &Project, services: &BTreeSet<String>) -> anyhow::Result<Plan> {
-    let chain = chain_name(&project.name);
-    let mut rules = Vec::new();
+    let mut allow = Vec::new();
+    let mut deny = Vec::new();
     let mut unpoliced = Vec::new();
     for name in services {
         let service = project.service(name)?;
@@ -88,30 +106,24 @@ pub fn plan(project: &Project, services: &BTreeSet<String>) -> anyhow::Result<Pl
                     project.locate(name, "user")
                 )
             })?;
-        let comment = format!("stackctl:{}:{name}", project.name);
+        let comment = format!("{}:{name}", project_comment(&project.name));
         // `-m owner --uid-owner UID <match> -m comment --comment ... -j <target>`.
-        let owner = |family: Family, args: Vec<String>| {
-            let target = args.iter().position(|a| a == "-j").unwrap_or(args.len());
+        let owner = |family: Family, text: &str| -> Rule {
+            let words: Vec<String> = text.split_whitespace().map(String::from).collect();
+            let target = words.iter().position(|a| a == "-j").unwrap_or(words.len());
             let mut rule: Vec<String> = ["-m", "owner", "--uid-owner"].map(String::from).to_vec();
             rule.push(uid.to_string());
-            rule.extend_from_slice(&args[..target]);
+            rule.extend_from_slice(&words[..target]);
             rule.extend(["-m", "comment", "--comment"].map(String::from));
             rule.push(comment.clone());
-            rule.extend_from_slice(&args[target..]);
+            rule.extend_from_slice(&words[target..]);
             (family, rule)
         };
-        let words = |text: &str| {
-            text.split_whitespace()
-                .map(String::from)
-                .collect::<Vec<_>>()
-        };
         for family in [Family::V4, Family::V6] {
-            // Answers on connections others opened to the service.
-            rules.push(owner(
+            allow.push(owner(
                 family,
-                words("-m conntrack --ctstate ESTABLISHED,RELATED -j RETURN"),
+                "-m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
             ));
-            // Its own ports, for its health check.
             for endpoint in &extension.listen {
                 let destination = match endpoint.addr.ip() {
                     ip if ip.is_unspecified() => family.loopback().to_owned(),
@@ -119,41 +131,33 @@ pub fn plan(project: &Project, services: &BTreeSet<String>) -> anyhow::Result<Pl
                     IpAddr::V6(ip) if family == Family::V6 => format!("{ip}/128"),
                     _ => continue,
                 };
-                rules.push(owner(family, allow(&destination, endpoint.addr.port())));
+                allow.push(owner(
+                    family,
+                    &format!(
+                        "-p tcp -d {destination} --dport {} -j ACCEPT",
+                        endpoint.addr.port()
+                    ),
+                ));
             }
             for rule in egress {
                 if let Some(destination) = destination(rule, family) {
-                    rules.push(owner(family, allow(&destination, rule.port)));
+                    allow.push(owner(
+                        family,
+                        &format!("-p tcp -d {destination} --dport {} -j ACCEPT", rule.port),
+                    ));
                 }
             }
-            rules.push(owner(
-                family,
-                words("-p tcp -j REJECT --reject-with tcp-reset"),
-            ));
-            rules.push(owner(family, words("-j REJECT")));
+            deny.push(owner(family, "-p tcp -j REJECT --reject-with tcp-reset"));
+            deny.push(owner(family, "-j REJECT"));
         }
     }
     Ok(Plan {
-        chain,
+        chain: chain_name(&project.name),
         project: project.name.clone(),
-        rules,
+        allow,
+        deny,
         unpoliced,
     })
-}
-
-fn allow(destination: &str, port: u16) -> Vec<String> {
-    [
-        "-p",
-        "tcp",
-        "-d",
-        destination,
-        "--dport",
-        &port.to_string(),
-        "-j",
-        "RETURN",
-    ]
-    .map(String::from)
-    .to_vec()
 }
 
 /// The `-d` of an egress rule in `family`, or `None` if it is of the other family.
@@ -178,24 +182,36 @@ fn destination(rule: &EgressRule, family: Family) -> Option<String> {
     }
 }
 
+/// A rule as `iptables-restore` reads it; the comment is the only free text.
+fn restore_line(verb: &str, chain: &str, rule: &[String]) -> String {
+    let words: Vec<String> = rule
+        .iter()
+        .enumerate()
+        .map(
+            |(i, word)| match i.checked_sub(1).map(|p| rule[p].as_str()) {
+                Some("--comment") => format!("\"{}\"", word.trim_matches('"')),
+                _ => word.clone(),
+            },
+        )
+        .collect();
+    format!("{verb} {chain} {}", words.join(" "))
+}
+
 impl Plan {
-    /// The `iptables-restore` input for one family: the chain declared (which
-    /// creates or empties it) and its rules, applied as one transaction.
-    pub fn restore_input(&self, family: Family) -> String {
+    /// The `iptables-restore --noflush` input for one family: the project
+    /// chain declared (which creates or empties it) with its rules, the
+    /// project's old rules in the shared chain deleted and the new ones
+    /// added, as one transaction.
+    pub fn restore_input(&self, family: Family, old_deny: &[Vec<String>]) -> String {
         let mut text = format!("*filter\n:{} - [0:0]\n", self.chain);
-        for (_, rule) in self.rules.iter().filter(|(f, _)| *f == family) {
-            // Comments are the only free text; quote them.
-            let quoted: Vec<String> = rule
-                .iter()
-                .enumerate()
-                .map(
-                    |(i, word)| match i.checked_sub(1).map(|p| rule[p].as_str()) {
-                        Some("--comment") => format!("\"{word}\""),
-                        _ => word.clone(),
-                    },
-                )
-                .collect();
-            let _ = writeln!(text, "-A {} {}", self.chain, quoted.join(" "));
+        for (_, rule) in self.allow.iter().filter(|(f, _)| *f == family) {
+            let _ = writeln!(text, "{}", restore_line("-A", &self.chain, rule));
+        }
+        for rule in old_deny {
+            let _ = writeln!(text, "{}", restore_line("-D", DENY_CHAIN, rule));
+        }
+        for (_, rule) in self.deny.iter().filter(|(f, _)| *f == family) {
+            let _ = writeln!(text, "{}", restore_line("-A", DENY_CHAIN, rule));
         }
         text.push_str("COMMIT\n");
         text
@@ -213,13 +229,7 @@ pub fn check_available() -> anyhow::Result<()> {
              or `stackctl up --no-firewall` to run without it"
         );
     }
-    let works = Command::new("iptables")
-        .args(["-w", "-S", "OUTPUT"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !works {
+    if !matches!(run("iptables", &["-w", "-S", "OUTPUT"]), Ok(true)) {
         bail!(
             "iptables is not available, so the per-service firewall cannot be installed; install it \
              (`sudo apt-get install iptables`), or run `stackctl up --no-firewall` to run without it"
@@ -228,8 +238,8 @@ pub fn check_available() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Installs (or replaces) the project's chain and its jump from `OUTPUT`.
-/// IPv6 is skipped with a warning where the host has no ip6tables.
+/// Installs (or replaces) a project's rules. IPv6 is skipped with a warning
+/// where the host has no ip6tables.
 pub fn install(plan: &Plan) -> anyhow::Result<Vec<String>> {
     let mut warnings = Vec::new();
     for family in [Family::V4, Family::V6] {
@@ -248,6 +258,9 @@ pub fn install(plan: &Plan) -> anyhow::Result<Vec<String>> {
 
 fn install_family(plan: &Plan, family: Family) -> anyhow::Result<()> {
     let tool = family.tool();
+    // The shared chain may not exist yet; creating an existing one fails harmlessly.
+    run(tool, &["-w", "-N", DENY_CHAIN])?;
+    let old_deny = project_rules(tool, DENY_CHAIN, &plan.project);
     let mut restore = Command::new(format!("{tool}-restore"))
         .args(["-w", "--noflush"])
         .stdin(Stdio::piped())
@@ -259,7 +272,7 @@ fn install_family(plan: &Plan, family: Family) -> anyhow::Result<()> {
         .stdin
         .take()
         .context("no stdin")?
-        .write_all(plan.restore_input(family).as_bytes())?;
+        .write_all(plan.restore_input(family, &old_deny).as_bytes())?;
     let output = restore.wait_with_output()?;
     if !output.status.success() {
         bail!(
@@ -267,80 +280,167 @@ fn install_family(plan: &Plan, family: Family) -> anyhow::Result<()> {
             String::from_utf8_lossy(&output.stderr).trim()
         );
     }
-    let jump = jump_args(&plan.project, &plan.chain);
-    if !run(tool, &args(&["-w", "-C", "OUTPUT"], &jump))? {
-        let inserted = run(tool, &args(&["-w", "-I", "OUTPUT", "1"], &jump))?;
-        if !inserted {
-            bail!(
-                "{tool} could not add the jump from OUTPUT to {}",
-                plan.chain
-            );
-        }
+    let jump = [
+        "-m",
+        "comment",
+        "--comment",
+        &project_comment(&plan.project),
+        "-j",
+        &plan.chain,
+    ];
+    if !run(tool, &[&["-w", "-C", "OUTPUT"][..], &jump].concat())?
+        && !run(tool, &[&["-w", "-I", "OUTPUT", "1"][..], &jump].concat())?
+    {
+        bail!(
+            "{tool} could not add the jump from OUTPUT to {}",
+            plan.chain
+        );
+    }
+    place_deny_jump(tool)
+}
+
+/// Puts the jump to the shared deny chain right after the last project
+/// jump in `OUTPUT` (inserting the new one before deleting a misplaced old
+/// one, so there is no moment without it).
+fn place_deny_jump(tool: &str) -> anyhow::Result<()> {
+    let rules = output_rules(tool);
+    let is_deny = |r: &String| r.ends_with(&format!("-j {DENY_CHAIN}"));
+    let is_project = |r: &String| r.contains("-j STACKCTL-") && !is_deny(r);
+    let last_project = rules.iter().rposition(is_project).map_or(0, |i| i + 1);
+    let denies: Vec<usize> = rules
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| is_deny(r))
+        .map(|(i, _)| i + 1)
+        .collect();
+    if denies.len() == 1 && denies[0] == last_project + 1 {
+        return Ok(());
+    }
+    let position = (last_project + 1).to_string();
+    let jump = ["-m", "comment", "--comment", "stackctl", "-j", DENY_CHAIN];
+    if !run(
+        tool,
+        &[&["-w", "-I", "OUTPUT", &position][..], &jump].concat(),
+    )? {
+        bail!("{tool} could not add the jump from OUTPUT to {DENY_CHAIN}");
+    }
+    for old in denies.into_iter().rev() {
+        let shifted = if old > last_project { old + 1 } else { old };
+        run(tool, &["-w", "-D", "OUTPUT", &shifted.to_string()])?;
     }
     Ok(())
 }
 
-/// `prefix` followed by `rest`, as one argument list.
-fn args(prefix: &[&str], rest: &[String]) -> Vec<String> {
-    prefix
-        .iter()
-        .map(|s| s.to_string())
-        .chain(rest.iter().cloned())
-        .collect()
-}
-
-fn jump_args(project: &str, chain: &str) -> Vec<String> {
-    [
-        "-m",
-        "comment",
-        "--comment",
-        &jump_comment(project),
-        "-j",
-        chain,
-    ]
-    .map(String::from)
-    .to_vec()
-}
-
-/// Removes the project's jump and chain in both families. Returns whether
-/// there was anything to remove.
+/// Removes a project's rules in both families, and the shared chain with
+/// its last rule. Returns whether there was anything to remove.
 pub fn remove(project: &str) -> anyhow::Result<bool> {
     let chain = chain_name(project);
-    let jump = jump_args(project, &chain);
     let mut removed = false;
     for family in [Family::V4, Family::V6] {
         let tool = family.tool();
+        let jump = [
+            "-m",
+            "comment",
+            "--comment",
+            &project_comment(project),
+            "-j",
+            &chain,
+        ];
         for _ in 0..16 {
-            if !run(tool, &args(&["-w", "-D", "OUTPUT"], &jump)).unwrap_or(false) {
+            if !run(tool, &[&["-w", "-D", "OUTPUT"][..], &jump].concat()).unwrap_or(false) {
                 break;
             }
             removed = true;
         }
-        if run(tool, &["-w", "-F", &chain].map(String::from)).unwrap_or(false) {
+        if run(tool, &["-w", "-F", &chain]).unwrap_or(false) {
             removed = true;
-            run(tool, &["-w", "-X", &chain].map(String::from))?;
+            run(tool, &["-w", "-X", &chain])?;
+        }
+        for rule in project_rules(tool, DENY_CHAIN, project) {
+            let args: Vec<String> = rule
+                .iter()
+                .map(|w| w.trim_matches('"').to_owned())
+                .collect();
+            let mut command = vec!["-w".to_owned(), "-D".to_owned(), DENY_CHAIN.to_owned()];
+            command.extend(args);
+            let command: Vec<&str> = command.iter().map(String::as_str).collect();
+            removed |= run(tool, &command)?;
+        }
+        let shared_empty = rules_of(tool, DENY_CHAIN).is_some_and(|rules| rules.is_empty());
+        if shared_empty {
+            while run(
+                tool,
+                &[
+                    "-w",
+                    "-D",
+                    "OUTPUT",
+                    "-m",
+                    "comment",
+                    "--comment",
+                    "stackctl",
+                    "-j",
+                    DENY_CHAIN,
+                ],
+            )
+            .unwrap_or(false)
+            {}
+            run(tool, &["-w", "-X", DENY_CHAIN])?;
         }
     }
     Ok(removed)
 }
 
-/// The rules installed for a project, as `iptables -S` prints them.
+/// The rules installed for a project in `family`: its chain's rules and its
+/// rules in the shared chain, as `iptables -S` prints them.
 pub fn installed(project: &str, family: Family) -> Vec<String> {
-    let output = Command::new(family.tool())
-        .args(["-w", "-S", &chain_name(project)])
-        .output();
-    match output {
-        Ok(output) if output.status.success() => String::from_utf8_lossy(&output.stdout)
+    let tool = family.tool();
+    let mut rules = rules_of(tool, &chain_name(project)).unwrap_or_default();
+    rules.extend(
+        project_rules(tool, DENY_CHAIN, project)
+            .into_iter()
+            .map(|words| format!("-A {DENY_CHAIN} {}", words.join(" "))),
+    );
+    rules
+}
+
+/// The `-A` rules of a chain as printed by `-S`; `None` if it does not exist.
+fn rules_of(tool: &str, chain: &str) -> Option<Vec<String>> {
+    let output = Command::new(tool)
+        .args(["-w", "-S", chain])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    output.status.success().then(|| {
+        String::from_utf8_lossy(&output.stdout)
             .lines()
             .filter(|l| l.starts_with("-A "))
             .map(str::to_owned)
-            .collect(),
-        _ => Vec::new(),
-    }
+            .collect()
+    })
+}
+
+/// The rules of `chain` carrying `project`'s comment, as argument lists
+/// (without `-A CHAIN`).
+fn project_rules(tool: &str, chain: &str, project: &str) -> Vec<Vec<String>> {
+    let marker = format!("{}:", project_comment(project));
+    rules_of(tool, chain)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|rule| {
+            rule.split_whitespace()
+                .any(|word| word.trim_matches('"').starts_with(&marker))
+        })
+        .map(|rule| rule.split_whitespace().skip(2).map(str::to_owned).collect())
+        .collect()
+}
+
+/// The rules of `OUTPUT`, in order.
+fn output_rules(tool: &str) -> Vec<String> {
+    rules_of(tool, "OUTPUT").unwrap_or_default()
 }
 
 /// Runs an iptables command; `Ok(false)` when it ran and failed.
-fn run(tool: &str, args: &[String]) -> anyhow::Result<bool> {
+fn run(tool: &str, args: &[&str]) -> anyhow::Result<bool> {
     let status = Command::new(tool)
         .args(args)
         .stdout(Stdio::null())
@@ -377,22 +477,22 @@ mod tests {
     }
 
     #[test]
-    fn each_policed_uid_gets_allowances_then_a_reject() {
+    fn each_policed_uid_gets_its_allowances_and_a_reject() {
         let p = project();
         let plan = plan(&p, &all(&p)).unwrap();
-        let commented = plan.restore_input(Family::V4);
-        assert!(commented.contains("-m comment --comment \"stackctl:shop:api\" -j RETURN"));
+        let commented = plan.restore_input(Family::V4, &[]);
+        assert!(
+            commented.contains("-m comment --comment \"stackctl:shop:api\" -j ACCEPT"),
+            "{commented}"
+        );
         let v4 = uncommented(&commented);
-        assert!(v4.starts_with(&format!("*filter\n:{} - [0:0]\n", plan.chain)));
-        assert!(
-            v4.contains("--uid-owner 10010 -p tcp -d 127.0.0.1/32 --dport 3306 -j RETURN"),
-            "{v4}"
-        );
-        assert!(
-            v4.contains("--uid-owner 10010 -p tcp -d 127.0.0.1/32 --dport 3000 -j RETURN"),
-            "its own port: {v4}"
-        );
-        assert!(v4.contains("--uid-owner 10001 -p tcp -j REJECT --reject-with tcp-reset"));
+        let chain = &plan.chain;
+        assert!(v4.starts_with(&format!("*filter\n:{chain} - [0:0]\n")));
+        assert!(v4.contains(&format!("-A {chain} -m owner --uid-owner 10010 -p tcp -d 127.0.0.1/32 --dport 3306 -j ACCEPT")), "{v4}");
+        assert!(v4.contains(&format!("-A {chain} -m owner --uid-owner 10010 -p tcp -d 127.0.0.1/32 --dport 3000 -j ACCEPT")), "its own port");
+        assert!(v4.contains(
+            "-A STACKCTL-DENY -m owner --uid-owner 10001 -p tcp -j REJECT --reject-with tcp-reset"
+        ));
         let db_allowances: Vec<&str> = v4
             .lines()
             .filter(|l| l.contains("--uid-owner 10001 -p tcp -d"))
@@ -402,28 +502,35 @@ mod tests {
             1,
             "the database may reach only its own port: {v4}"
         );
-        assert!(db_allowances[0].contains("--dport 3306"));
         assert!(v4.trim_end().ends_with("COMMIT"));
-        let v6 = uncommented(&plan.restore_input(Family::V6));
+        let v6 = uncommented(&plan.restore_input(Family::V6, &[]));
         assert!(
-            v6.contains("--uid-owner 10010 -p tcp -d ::1/128 --dport 3000 -j RETURN"),
+            v6.contains("--uid-owner 10010 -p tcp -d ::1/128 --dport 3000 -j ACCEPT"),
             "{v6}"
         );
         assert!(
             !v6.contains("--dport 3306"),
-            "an IPv4 allowance has no IPv6 rule: {v6}"
+            "IPv4-only allowances have no IPv6 rule: {v6}"
         );
         assert_eq!(plan.unpoliced, ["loose"]);
     }
 
     #[test]
-    fn established_replies_come_before_the_reject() {
+    fn reinstalling_replaces_the_projects_old_rejects_in_the_same_transaction() {
         let p = project();
         let plan = plan(&p, &all(&p)).unwrap();
-        let v4 = uncommented(&plan.restore_input(Family::V4));
-        let established = v4.find("--uid-owner 10010 -m conntrack").unwrap();
-        let reject = v4.find("--uid-owner 10010 -p tcp -j REJECT").unwrap();
-        assert!(established < reject);
+        let old = vec![
+            "-p tcp -m owner --uid-owner 10010 -m comment --comment \"stackctl:shop:api\" -j REJECT --reject-with tcp-reset"
+                .split_whitespace()
+                .map(String::from)
+                .collect(),
+        ];
+        let input = plan.restore_input(Family::V4, &old);
+        let delete = input
+            .find("-D STACKCTL-DENY -p tcp -m owner --uid-owner 10010")
+            .unwrap();
+        let add = input.find("-A STACKCTL-DENY").unwrap();
+        assert!(delete < add && input.find("COMMIT").unwrap() > add);
     }
 
     #[test]

@@ -252,9 +252,12 @@ impl Testbed {
 
 impl Drop for Testbed {
     /// Removes every container and volume labelled with the copy's project,
-    /// and its firewall chain, from a thread of its own since the caller's
-    /// runtime may be shutting down.
+    /// its firewall rules and its pins, from a thread of its own since the
+    /// caller's runtime may be shutting down.
     fn drop(&mut self) {
+        if let Some(state) = crate::pins::path(&self.project).parent() {
+            let _ = std::fs::remove_dir_all(state);
+        }
         let project = self.project.name.clone();
         let _ = std::thread::spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread()

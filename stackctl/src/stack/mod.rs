@@ -147,16 +147,22 @@ mod tests {
 
     #[test]
     fn the_config_hash_ignores_map_order_but_not_values() {
-        let mut a = ContainerCreateBody::default();
-        a.labels = Some(HashMap::from([
-            ("x".to_owned(), "1".to_owned()),
-            ("y".to_owned(), "2".to_owned()),
-        ]));
-        let mut b = ContainerCreateBody::default();
-        b.labels = Some(HashMap::from([
-            ("y".to_owned(), "2".to_owned()),
-            ("x".to_owned(), "1".to_owned()),
-        ]));
+        let labels = |pairs: [(&str, &str); 2]| {
+            Some(
+                pairs
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .into_iter()
+                    .collect(),
+            )
+        };
+        let a = ContainerCreateBody {
+            labels: labels([("x", "1"), ("y", "2")]),
+            ..Default::default()
+        };
+        let mut b = ContainerCreateBody {
+            labels: labels([("y", "2"), ("x", "1")]),
+            ..Default::default()
+        };
         assert_eq!(config_hash(&a), config_hash(&b));
         b.env = Some(vec!["A=1".to_owned()]);
         assert_ne!(config_hash(&a), config_hash(&b));
