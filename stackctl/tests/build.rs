@@ -45,20 +45,49 @@ async fn a_second_build_of_an_unchanged_image_rebuilds_nothing() {
 
 #[test]
 fn an_engine_that_does_not_answer_is_one_line_saying_how_to_start_it() {
-    let output = stackctl(
-        &["build"],
-        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
-    );
+    for command in [&["build"][..], &["up"], &["down"], &["ps"], &["logs"]] {
+        let output = stackctl(
+            command,
+            &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+        );
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{command:?}: {stderr}");
+        assert!(
+            stderr.starts_with(
+                "error: the Docker engine does not answer at unix:///nonexistent/docker.sock"
+            ),
+            "{command:?}: {stderr}"
+        );
+        assert!(stderr.contains("systemctl start docker"), "{stderr}");
+    }
+}
+
+#[test]
+fn an_image_that_fails_to_build_stops_up_with_the_engines_reason() {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/broken-build/compose.yaml");
+    let output = Command::new(env!("CARGO_BIN_EXE_stackctl"))
+        .arg("-f")
+        .arg(&file)
+        .args([
+            "-p",
+            &format!("stackctl-test-broken-{}", std::process::id()),
+            "up",
+            "--no-firewall",
+        ])
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(
-        stderr.starts_with(
-            "error: the Docker engine does not answer at unix:///nonexistent/docker.sock"
-        ),
+        stderr.contains("service `broken`: the image build failed"),
         "{stderr}"
     );
-    assert!(stderr.contains("systemctl start docker"), "{stderr}");
+    assert!(
+        stderr.contains("no-such-file"),
+        "the engine's reason is shown: {stderr}"
+    );
 }
 
 #[test]

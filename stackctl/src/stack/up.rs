@@ -448,6 +448,14 @@ impl Job {
 
     async fn steps(&mut self, task: &crate::progress::Task) -> Result<ServiceReport, String> {
         let service = self.service.clone();
+        let engine =
+            |err: bollard::errors::Error| format!("service `{service}`: the engine refused: {err}");
+        // A new container can be made while its dependencies come up; only
+        // starting it waits for them.
+        if self.action == Action::Created {
+            task.step("creating");
+            self.create().await.map_err(engine)?;
+        }
         for (dependency, condition, receiver) in &mut self.dependencies {
             task.step(&format!("waiting for `{dependency}` to be {condition}"));
             let waited = tokio::time::timeout(self.timeout, async {
@@ -482,8 +490,6 @@ impl Job {
             }
         }
 
-        let engine =
-            |err: bollard::errors::Error| format!("service `{service}`: the engine refused: {err}");
         match self.action {
             Action::Unchanged => {}
             Action::Started => {
@@ -503,28 +509,27 @@ impl Job {
                     .await
                     .map_err(engine)?;
             }
-            Action::Created | Action::Recreated => {
-                if self.action == Action::Recreated {
-                    task.step("stopping the old container");
-                    let stop = StopContainerOptionsBuilder::default().t(self.grace).build();
-                    let _ = self
-                        .docker
-                        .stop_container(&self.container, Some(stop))
-                        .await;
-                    let remove = RemoveContainerOptionsBuilder::default().force(true).build();
-                    self.docker
-                        .remove_container(&self.container, Some(remove))
-                        .await
-                        .map_err(engine)?;
-                }
-                task.step("creating");
-                let options = CreateContainerOptionsBuilder::default()
-                    .name(&self.container)
-                    .build();
+            Action::Created => {
+                task.step("starting");
                 self.docker
-                    .create_container(Some(options), self.config.clone())
+                    .start_container(&self.container, None)
                     .await
                     .map_err(engine)?;
+            }
+            Action::Recreated => {
+                task.step("stopping the old container");
+                let stop = StopContainerOptionsBuilder::default().t(self.grace).build();
+                let _ = self
+                    .docker
+                    .stop_container(&self.container, Some(stop))
+                    .await;
+                let remove = RemoveContainerOptionsBuilder::default().force(true).build();
+                self.docker
+                    .remove_container(&self.container, Some(remove))
+                    .await
+                    .map_err(engine)?;
+                task.step("creating");
+                self.create().await.map_err(engine)?;
                 task.step("starting");
                 self.docker
                     .start_container(&self.container, None)
@@ -569,7 +574,19 @@ impl Job {
     }
 }
 
-/// `http://localhost:3000 (LAN: every address of this host)`.
+impl Job {
+    async fn create(&self) -> Result<(), bollard::errors::Error> {
+        let options = CreateContainerOptionsBuilder::default()
+            .name(&self.container)
+            .build();
+        self.docker
+            .create_container(Some(options), self.config.clone())
+            .await
+            .map(drop)
+    }
+}
+
+/// `http://localhost:3000 (also the LAN, at this host's addresses)`.
 pub fn describe_endpoint(endpoint: &Endpoint) -> String {
     let scope = if endpoint.is_loopback() {
         "this host only"

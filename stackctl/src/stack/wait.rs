@@ -139,7 +139,7 @@ pub(super) async fn follow(
             report(failed.clone());
             return failed;
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
