@@ -6,7 +6,6 @@ pub mod config;
 pub mod db;
 pub mod error;
 mod extract;
-pub mod healthcheck;
 pub mod metrics;
 mod openapi;
 mod pagination;

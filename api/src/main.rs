@@ -32,7 +32,7 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Healthcheck { live } => {
             let path = if live { "/healthz" } else { "/readyz" };
-            match api::healthcheck::probe(cli.config.bind, path) {
+            match healthprobe::http_get(cli.config.bind, path) {
                 Ok(answer) => {
                     eprintln!("healthy: {answer}");
                     ExitCode::SUCCESS

@@ -15,7 +15,6 @@
 //! `up` installs a project's rules in one `iptables-restore` transaction;
 //! `down` removes exactly them, and the shared chain with its last rule.
 
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::IpAddr;
@@ -83,13 +82,14 @@ fn project_comment(project: &str) -> String {
     format!("stackctl:{project}")
 }
 
-/// The rules for `services` of `project`.
-pub fn plan(project: &Project, services: &BTreeSet<String>) -> anyhow::Result<Plan> {
+/// The rules for every service of `project` (not only those an `up` names:
+/// installing replaces the whole project's rules).
+pub fn plan(project: &Project) -> anyhow::Result<Plan> {
     let mut allow = Vec::new();
     let mut deny = Vec::new();
     let mut unpoliced = Vec::new();
-    for name in services {
-        let service = project.service(name)?;
+    let mut policed: Vec<(u32, String)> = Vec::new();
+    for (name, service) in &project.model.services {
         let extension = project.extensions.get(name).cloned().unwrap_or_default();
         let Some(egress) = &extension.egress else {
             unpoliced.push(name.clone());
@@ -106,6 +106,8 @@ pub fn plan(project: &Project, services: &BTreeSet<String>) -> anyhow::Result<Pl
                     project.locate(name, "user")
                 )
             })?;
+        check_uid(project, name, uid, &policed)?;
+        policed.push((uid, name.clone()));
         let comment = format!("{}:{name}", project_comment(&project.name));
         // `-m owner --uid-owner UID <match> -m comment --comment ... -j <target>`.
         let owner = |family: Family, text: &str| -> Rule {
@@ -157,6 +159,44 @@ pub fn plan(project: &Project, services: &BTreeSet<String>) -> anyhow::Result<Pl
         allow,
         deny,
         unpoliced,
+    })
+}
+
+/// A uid the firewall may police: not root, not a user of this host (whose
+/// own processes would be policed too), and not shared with another policed
+/// service (whose allowances it would get).
+fn check_uid(
+    project: &Project,
+    service: &str,
+    uid: u32,
+    policed: &[(u32, String)],
+) -> anyhow::Result<()> {
+    let at = project.locate(service, "user");
+    if uid == 0 {
+        bail!(
+            "service `{service}` runs as root ({at}); the firewall will not police uid 0, so give it a uid of its own"
+        );
+    }
+    if let Some((_, other)) = policed.iter().find(|(u, _)| *u == uid) {
+        bail!(
+            "services `{other}` and `{service}` share uid {uid} ({at}); the firewall keys on the uid, so give each service its own"
+        );
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    if let Some(user) = host_user(&passwd, uid) {
+        bail!(
+            "service `{service}` runs as uid {uid} ({at}), which is the host's user `{user}`; policing it would police that user's \
+             processes too, so give the service a uid no host account has"
+        );
+    }
+    Ok(())
+}
+
+/// The name of the `/etc/passwd` account with `uid`, if any.
+fn host_user(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.get(2)?.parse::<u32>().ok()? == uid).then(|| fields[0].to_owned())
     })
 }
 
@@ -238,22 +278,43 @@ pub fn check_available() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Installs (or replaces) a project's rules. IPv6 is skipped with a warning
-/// where the host has no ip6tables.
+/// Holds a machine-wide lock while a project's rules change: the shared
+/// chain and the order of the jumps in `OUTPUT` are read and then changed,
+/// which must not interleave with another stackctl doing the same.
+fn lock() -> anyhow::Result<std::fs::File> {
+    let path = std::env::temp_dir().join("stackctl-firewall.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the firewall lock {}", path.display()))?;
+    file.lock()
+        .with_context(|| format!("cannot lock {}", path.display()))?;
+    Ok(file)
+}
+
+/// True when this host has IPv6 turned off, so there is nothing to police there.
+fn ipv6_disabled() -> bool {
+    std::fs::read_to_string("/proc/sys/net/ipv6/conf/all/disable_ipv6")
+        .is_ok_and(|v| v.trim() == "1")
+        || !std::path::Path::new("/proc/net/if_inet6").exists()
+}
+
+/// Installs (or replaces) a project's rules, IPv4 and IPv6; IPv6 is skipped,
+/// with a warning, only where the host has it turned off.
 pub fn install(plan: &Plan) -> anyhow::Result<Vec<String>> {
-    let mut warnings = Vec::new();
-    for family in [Family::V4, Family::V6] {
-        if let Err(err) = install_family(plan, family) {
-            if family == Family::V6 {
-                warnings.push(format!(
-                    "IPv6 rules not installed ({err:#}); services are not policed over IPv6"
-                ));
-                continue;
-            }
-            return Err(err);
-        }
+    let _held = lock()?;
+    install_family(plan, Family::V4)?;
+    if ipv6_disabled() {
+        return Ok(vec![
+            "IPv6 is turned off on this host; only IPv4 rules were installed".to_owned(),
+        ]);
     }
-    Ok(warnings)
+    install_family(plan, Family::V6).context(
+        "the IPv6 rules could not be installed, so the services would be unpoliced over IPv6",
+    )?;
+    Ok(Vec::new())
 }
 
 fn install_family(plan: &Plan, family: Family) -> anyhow::Result<()> {
@@ -268,13 +329,13 @@ fn install_family(plan: &Plan, family: Family) -> anyhow::Result<()> {
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("cannot run {tool}-restore"))?;
-    restore
+    let written = restore
         .stdin
         .take()
         .context("no stdin")?
-        .write_all(plan.restore_input(family, &old_deny).as_bytes())?;
+        .write_all(plan.restore_input(family, &old_deny).as_bytes());
     let output = restore.wait_with_output()?;
-    if !output.status.success() {
+    if written.is_err() || !output.status.success() {
         bail!(
             "{tool}-restore refused the rules: {}",
             String::from_utf8_lossy(&output.stderr).trim()
@@ -326,7 +387,10 @@ fn place_deny_jump(tool: &str) -> anyhow::Result<()> {
     }
     for old in denies.into_iter().rev() {
         let shifted = if old > last_project { old + 1 } else { old };
-        run(tool, &["-w", "-D", "OUTPUT", &shifted.to_string()])?;
+        // Delete by number only what is still the rule we mean there.
+        if output_rules(tool).get(shifted - 1).is_some_and(is_deny) {
+            run(tool, &["-w", "-D", "OUTPUT", &shifted.to_string()])?;
+        }
     }
     Ok(())
 }
@@ -334,6 +398,7 @@ fn place_deny_jump(tool: &str) -> anyhow::Result<()> {
 /// Removes a project's rules in both families, and the shared chain with
 /// its last rule. Returns whether there was anything to remove.
 pub fn remove(project: &str) -> anyhow::Result<bool> {
+    let _held = lock()?;
     let chain = chain_name(project);
     let mut removed = false;
     for family in [Family::V4, Family::V6] {
@@ -459,10 +524,6 @@ mod tests {
         Project::parse(text, std::path::Path::new("c.yaml")).unwrap()
     }
 
-    fn all(p: &Project) -> BTreeSet<String> {
-        p.model.services.keys().cloned().collect()
-    }
-
     /// The rules with their comments cut out, for matching.
     fn uncommented(text: &str) -> String {
         let mut out = String::new();
@@ -479,7 +540,7 @@ mod tests {
     #[test]
     fn each_policed_uid_gets_its_allowances_and_a_reject() {
         let p = project();
-        let plan = plan(&p, &all(&p)).unwrap();
+        let plan = plan(&p).unwrap();
         let commented = plan.restore_input(Family::V4, &[]);
         assert!(
             commented.contains("-m comment --comment \"stackctl:shop:api\" -j ACCEPT"),
@@ -518,7 +579,7 @@ mod tests {
     #[test]
     fn reinstalling_replaces_the_projects_old_rejects_in_the_same_transaction() {
         let p = project();
-        let plan = plan(&p, &all(&p)).unwrap();
+        let plan = plan(&p).unwrap();
         let old = vec![
             "-p tcp -m owner --uid-owner 10010 -m comment --comment \"stackctl:shop:api\" -j REJECT --reject-with tcp-reset"
                 .split_whitespace()
@@ -537,8 +598,33 @@ mod tests {
     fn a_policy_needs_a_numeric_user() {
         let text = "services:\n  a:\n    image: x\n    user: app\n    x-stackctl: {egress: []}\n";
         let p = Project::parse(text, std::path::Path::new("c.yaml")).unwrap();
-        let err = plan(&p, &all(&p)).unwrap_err().to_string();
+        let err = plan(&p).unwrap_err().to_string();
         assert!(err.contains("no numeric `user`"), "{err}");
+    }
+
+    #[test]
+    fn root_shared_and_host_uids_are_refused() {
+        let root =
+            "services:\n  a:\n    image: x\n    user: \"0:0\"\n    x-stackctl: {egress: []}\n";
+        let p = Project::parse(root, std::path::Path::new("c.yaml")).unwrap();
+        assert!(plan(&p).unwrap_err().to_string().contains("runs as root"));
+        let shared = "services:\n  a:\n    image: x\n    user: \"20001:1\"\n    x-stackctl: {egress: []}\n  b:\n    image: x\n    user: \"20001:1\"\n    x-stackctl: {egress: []}\n";
+        let p = Project::parse(shared, std::path::Path::new("c.yaml")).unwrap();
+        assert!(
+            plan(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("share uid 20001")
+        );
+        assert_eq!(
+            host_user(
+                "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n",
+                1000
+            )
+            .as_deref(),
+            Some("alice")
+        );
+        assert_eq!(host_user("root:x:0:0::/root:/bin/sh\n", 10010), None);
     }
 
     #[test]

@@ -32,6 +32,9 @@ use compose::Project;
 /// Runs one stackctl command, writing its result to `out`.
 pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
     let mut project = Project::load(&cli.file)?;
+    for warning in &project.warnings {
+        eprintln!("warning: {warning}");
+    }
     if let Some(name) = &cli.project_name {
         project.rename(name);
     }

@@ -8,6 +8,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
+use sha2::{Digest as _, Sha256};
 
 use crate::compose::Project;
 
@@ -55,6 +56,39 @@ pub fn ensure(
         written.push(path);
     }
     Ok(written)
+}
+
+/// A hash of the values of the secrets `service` mounts (empty when none),
+/// so that a changed secret counts as a changed configuration.
+pub fn digest(project: &Project, service: &str) -> anyhow::Result<String> {
+    let mut hasher = Sha256::new();
+    let mut any = false;
+    for secret in &project.service(service)?.secrets {
+        let Some(file) = project
+            .model
+            .secrets
+            .get(&secret.source)
+            .and_then(|s| s.file.as_ref())
+        else {
+            continue;
+        };
+        let path = project.resolve(file);
+        let value = std::fs::read(&path).with_context(|| {
+            format!(
+                "cannot read secret `{}` at {}",
+                secret.source,
+                path.display()
+            )
+        })?;
+        hasher.update(secret.source.as_bytes());
+        hasher.update(Sha256::digest(&value));
+        any = true;
+    }
+    Ok(if any {
+        hex::encode(&hasher.finalize()[..8])
+    } else {
+        String::new()
+    })
 }
 
 #[cfg(test)]

@@ -8,11 +8,18 @@ use mysql_async::prelude::Queryable as _;
 use sha2::{Digest, Sha256};
 
 /// Every migration: version, name, SQL.
-const MIGRATIONS: &[(u32, &str, &str)] = &[(
-    1,
-    "catalog_and_orders",
-    include_str!("../../migrations/0001_catalog_and_orders.sql"),
-)];
+const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "catalog_and_orders",
+        include_str!("../../migrations/0001_catalog_and_orders.sql"),
+    ),
+    (
+        2,
+        "exact_idempotency_keys",
+        include_str!("../../migrations/0002_exact_idempotency_keys.sql"),
+    ),
+];
 
 /// Applies the migrations not yet applied; returns their versions.
 pub async fn migrate(conn: &mut Conn) -> anyhow::Result<Vec<u32>> {

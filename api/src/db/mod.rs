@@ -160,9 +160,10 @@ impl Database {
     }
 }
 
-/// True for a deadlock or lock wait timeout: the transaction may be retried.
+/// True for a deadlock: the transaction may be retried at once. (A lock
+/// wait timeout is not retried: it already waited long.)
 pub fn is_retryable(err: &mysql_async::Error) -> bool {
-    matches!(err, mysql_async::Error::Server(e) if e.code == 1213 || e.code == 1205)
+    matches!(err, mysql_async::Error::Server(e) if e.code == 1213)
 }
 
 /// True for a duplicate key.

@@ -543,7 +543,12 @@ async fn list_orders(
                 ApiError::invalid(field, format!("`{text}` is not a time; write RFC 3339 (2026-11-01T00:00:00Z) or a date (2026-11-01)"))
             })?;
             conditions.push(format!("created_at {op} ?"));
-            let utc = at.to_offset(time::UtcOffset::UTC);
+            let utc = at.checked_to_offset(time::UtcOffset::UTC).ok_or_else(|| {
+                ApiError::invalid(
+                    field,
+                    format!("`{text}` is out of the range of dates this API keeps"),
+                )
+            })?;
             params.push(time::PrimitiveDateTime::new(utc.date(), utc.time()).into());
         }
     }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::fixture::{Shared, expect_json, expect_problem, unique};
 
-crate::tests!(
+testkit::tests!(Shared;
     the_seed_catalog_has_forty_products_or_more_in_several_categories,
     cursor_paging_visits_every_product_once,
     offset_paging_visits_every_product_once,

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::fixture::{Shared, orders_of, unique};
 
-crate::tests!(
+testkit::tests!(Shared;
     concurrent_orders_for_the_last_units_sell_exactly_those_units,
     one_key_sent_concurrently_creates_one_order,
 );

@@ -2,9 +2,6 @@
 //! API served in-process on a loopback port, and an HTTP client with helpers
 //! for the requests the tests make again and again.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -12,19 +9,6 @@ use anyhow::{Context as _, bail};
 use mysql_async::prelude::Queryable as _;
 use serde_json::{Value, json};
 use stackctl::testbed;
-
-/// A test: an async function of the shared fixture.
-pub type TestFn = fn(Arc<Shared>) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
-
-/// Lists tests as `(name, fn)` pairs for the harness.
-#[macro_export]
-macro_rules! tests {
-    ($($name:ident),* $(,)?) => {
-        pub const TESTS: &[(&str, $crate::fixture::TestFn)] = &[
-            $((concat!(module_path!(), "::", stringify!($name)), |shared| Box::pin($name(shared)))),*
-        ];
-    };
-}
 
 /// The admin token the shared API runs with.
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";

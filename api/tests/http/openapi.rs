@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::fixture::Shared;
 
-crate::tests!(
+testkit::tests!(Shared;
     the_document_lists_exactly_the_served_routes,
     every_documented_operation_answers
 );

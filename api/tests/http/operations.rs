@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::fixture::Shared;
 
-crate::tests!(
+testkit::tests!(Shared;
     health_and_readiness_answer_when_the_database_does,
     metrics_count_requests_by_route_and_report_the_pool,
     every_response_carries_a_request_id,

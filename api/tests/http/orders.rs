@@ -8,11 +8,12 @@ use serde_json::json;
 
 use crate::fixture::{Shared, expect_json, expect_problem, orders_of, unique};
 
-crate::tests!(
+testkit::tests!(Shared;
     an_order_is_placed_with_totals_computed_by_the_server,
     replaying_a_key_returns_the_same_order_and_takes_stock_once,
     a_key_reused_for_a_different_order_is_refused,
     an_order_without_an_idempotency_key_is_refused,
+    keys_that_differ_only_in_case_are_different_keys,
     a_short_item_is_a_conflict_naming_it_and_nothing_is_taken,
     an_unknown_product_is_refused_and_nothing_is_taken,
     an_order_shows_the_customer_address_only_to_admins,
@@ -20,6 +21,7 @@ crate::tests!(
     admins_page_through_orders_newest_first,
     admins_filter_orders_by_status_and_date,
     bad_order_filters_are_refused,
+    a_date_beyond_the_calendar_is_refused_not_a_crash,
     listing_orders_needs_the_admin_token,
 );
 
@@ -307,5 +309,43 @@ async fn bad_order_filters_are_refused(shared: Arc<Shared>) -> anyhow::Result<()
 async fn listing_orders_needs_the_admin_token(shared: Arc<Shared>) -> anyhow::Result<()> {
     let client = shared.client();
     expect_problem(client.get("/api/orders").await?, 401, "unauthorized").await?;
+    Ok(())
+}
+
+async fn keys_that_differ_only_in_case_are_different_keys(
+    shared: Arc<Shared>,
+) -> anyhow::Result<()> {
+    let client = shared.client();
+    let product = client.new_product("case", 100, 10).await?;
+    let key = format!("CaseKey-{}", unique("k"));
+    let first = json!({"customer_email": "upper@example.com", "items": [{"product_id": product["id"], "quantity": 1}]});
+    let second = json!({"customer_email": "lower@example.com", "items": [{"product_id": product["id"], "quantity": 2}]});
+    let a = expect_json(client.order(&key, &first).await?, 201).await?;
+    let b = expect_json(client.order(&key.to_lowercase(), &second).await?, 201).await?;
+    assert_ne!(a["id"], b["id"]);
+    assert_eq!(client.stock(product["id"].as_u64().unwrap()).await?, 7);
+    Ok(())
+}
+
+async fn a_date_beyond_the_calendar_is_refused_not_a_crash(
+    shared: Arc<Shared>,
+) -> anyhow::Result<()> {
+    let client = shared.client();
+    let problem = expect_problem(
+        client
+            .get_admin("/api/orders?from=9999-12-31T23:00:00-05:00")
+            .await?,
+        422,
+        "validation-failed",
+    )
+    .await?;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("out of the range"),
+        "{problem}"
+    );
+    client.get_json("/healthz", 200).await?;
     Ok(())
 }

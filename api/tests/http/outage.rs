@@ -11,7 +11,7 @@ use stackctl::testbed;
 
 use crate::fixture::{ADMIN_TOKEN, RunningApi, Shared, expect_json, expect_problem, unique};
 
-crate::tests!(
+testkit::tests!(Shared;
     the_api_starts_while_the_database_is_down_and_serves_once_it_is_up,
     an_outage_fails_writes_cleanly_and_the_api_recovers,
 );

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::fixture::{Client, Shared, expect_problem, orders_of, unique};
 
-crate::tests!(
+testkit::tests!(Shared;
     malformed_json_is_a_bad_request,
     wrong_types_are_unprocessable,
     zero_negative_and_huge_quantities_are_refused,

@@ -4,49 +4,56 @@
 //! and `${VAR+alternative}`, and `$$` for a literal `$`. This is how `compose.yaml` keeps its ports configurable, so a second
 //! copy of the stack (a test's) can run beside the first.
 
+use std::collections::BTreeSet;
+
 use serde_yaml_ng::Value;
 
 use super::positions::KeyPath;
 
 /// Replaces variables in every string value of `value` (keys are left
-/// alone). An error names the path of the value and what is wrong.
+/// alone). An error names the path of the value and what is wrong; the names
+/// of variables used without a value or a default go into `unset`.
 pub(super) fn interpolate(
     value: &mut Value,
     lookup: &dyn Fn(&str) -> Option<String>,
+    unset: &mut BTreeSet<String>,
 ) -> Result<(), (KeyPath, String)> {
-    walk(value, &KeyPath::root(), lookup)
+    walk(value, &KeyPath::root(), lookup, unset)
 }
 
 fn walk(
     value: &mut Value,
     path: &KeyPath,
     lookup: &dyn Fn(&str) -> Option<String>,
+    unset: &mut BTreeSet<String>,
 ) -> Result<(), (KeyPath, String)> {
     match value {
         Value::String(text) if text.contains('$') => {
-            *text = substitute(text, lookup).map_err(|why| (path.clone(), why))?;
+            *text = substitute(text, lookup, unset).map_err(|why| (path.clone(), why))?;
         }
         Value::Sequence(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                walk(item, &path.index(i), lookup)?;
+                walk(item, &path.index(i), lookup, unset)?;
             }
         }
         Value::Mapping(map) => {
             for (key, item) in map.iter_mut() {
                 let key = key.as_str().map(str::to_owned).unwrap_or_default();
-                walk(item, &path.key(key), lookup)?;
+                walk(item, &path.key(key), lookup, unset)?;
             }
         }
-        Value::Tagged(tagged) => walk(&mut tagged.value, path, lookup)?,
+        Value::Tagged(tagged) => walk(&mut tagged.value, path, lookup, unset)?,
         _ => {}
     }
     Ok(())
 }
 
-/// Substitutes the variables of one string.
+/// Substitutes the variables of one string. Messages never repeat the
+/// string itself: it may hold a password.
 pub(super) fn substitute(
     text: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
+    unset: &mut BTreeSet<String>,
 ) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -57,21 +64,27 @@ pub(super) fn substitute(
             out.push('$');
             rest = after;
         } else if let Some(after) = rest.strip_prefix('{') {
-            let end = after.find('}').ok_or_else(|| {
-                format!("`${{` without a closing `}}` in `{text}`; write `$$` for a literal `$`")
-            })?;
-            out.push_str(&expand(&after[..end], lookup)?);
+            let end = closing_brace(after)
+                .ok_or("a `${` has no closing `}`; write `$$` for a literal `$`")?;
+            out.push_str(&expand(&after[..end], lookup, unset)?);
             rest = &after[end + 1..];
         } else {
             let len = rest
                 .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
                 .unwrap_or(rest.len());
             if len == 0 {
-                return Err(format!(
-                    "a lone `$` in `{text}`; write `$$` for a literal `$`"
-                ));
+                return Err(
+                    "a `$` is followed by no variable name; write `$$` for a literal `$`"
+                        .to_owned(),
+                );
             }
-            out.push_str(&lookup(&rest[..len]).unwrap_or_default());
+            let name = &rest[..len];
+            match lookup(name) {
+                Some(value) => out.push_str(&value),
+                None => {
+                    unset.insert(name.to_owned());
+                }
+            }
             rest = &rest[len..];
         }
     }
@@ -79,32 +92,64 @@ pub(super) fn substitute(
     Ok(out)
 }
 
-/// Expands the inside of `${...}`.
-fn expand(inner: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+/// The index of the `}` that closes a `${` whose inside starts `text`,
+/// counting nested `${...}` (a default may itself use a variable).
+fn closing_brace(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'$' if bytes.get(i + 1) == Some(&b'{') => {
+                depth += 1;
+                i += 1;
+            }
+            b'}' if depth == 0 => return Some(i),
+            b'}' => depth -= 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Expands the inside of `${...}`; a default or alternative is substituted
+/// in turn.
+fn expand(
+    inner: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    unset: &mut BTreeSet<String>,
+) -> Result<String, String> {
     let name_len = inner
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .unwrap_or(inner.len());
     let (name, modifier) = inner.split_at(name_len);
     if name.is_empty() {
-        return Err(format!("`${{{inner}}}` names no variable"));
+        return Err("a `${...}` names no variable".to_owned());
     }
     let value = lookup(name);
     let set = value.is_some();
     let non_empty = value.as_deref().is_some_and(|v| !v.is_empty());
+    let mut nested = |text: &str| substitute(text, lookup, unset);
     Ok(match modifier {
-        "" => value.unwrap_or_default(),
+        "" => {
+            if !set {
+                unset.insert(name.to_owned());
+            }
+            value.unwrap_or_default()
+        }
         m if m.starts_with(":-") => {
             if non_empty {
                 value.unwrap_or_default()
             } else {
-                m[2..].to_owned()
+                nested(&m[2..])?
             }
         }
         m if m.starts_with('-') => {
             if set {
                 value.unwrap_or_default()
             } else {
-                m[1..].to_owned()
+                nested(&m[1..])?
             }
         }
         m if m.starts_with(":?") && !non_empty => return Err(required(name, &m[2..])),
@@ -112,21 +157,21 @@ fn expand(inner: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String
         m if m.starts_with(":?") || m.starts_with('?') => value.unwrap_or_default(),
         m if m.starts_with(":+") => {
             if non_empty {
-                m[2..].to_owned()
+                nested(&m[2..])?
             } else {
                 String::new()
             }
         }
         m if m.starts_with('+') => {
             if set {
-                m[1..].to_owned()
+                nested(&m[1..])?
             } else {
                 String::new()
             }
         }
-        other => {
+        _ => {
             return Err(format!(
-                "`{other}` after `${{{name}` is not a Compose modifier; use `:-`, `-`, `:?`, `?`, `:+` or `+`"
+                "`${{{name}` is followed by something that is not a Compose modifier; use `:-`, `-`, `:?`, `?`, `:+` or `+`"
             ));
         }
     })
@@ -148,42 +193,52 @@ mod tests {
         match name {
             "PORT" => Some("4000".into()),
             "EMPTY" => Some(String::new()),
+            "HOST" => Some("db".into()),
             _ => None,
         }
     }
 
-    #[test]
-    fn every_form_substitutes() {
-        assert_eq!(
-            substitute("0.0.0.0:${PORT:-3000}", &env).unwrap(),
-            "0.0.0.0:4000"
-        );
-        assert_eq!(
-            substitute("0.0.0.0:${UNSET:-3000}", &env).unwrap(),
-            "0.0.0.0:3000"
-        );
-        assert_eq!(substitute("${EMPTY:-x}|${EMPTY-x}", &env).unwrap(), "x|");
-        assert_eq!(substitute("$PORT/$UNSET.", &env).unwrap(), "4000/.");
-        assert_eq!(substitute("cost: $$5", &env).unwrap(), "cost: $5");
-        assert_eq!(substitute("${PORT:?needed}", &env).unwrap(), "4000");
-        assert_eq!(
-            substitute("${PORT:+set}${UNSET:+set}", &env).unwrap(),
-            "set"
-        );
+    fn sub(text: &str) -> Result<String, String> {
+        substitute(text, &env, &mut BTreeSet::new())
     }
 
     #[test]
-    fn required_and_malformed_variables_are_errors() {
+    fn every_form_substitutes() {
+        assert_eq!(sub("0.0.0.0:${PORT:-3000}").unwrap(), "0.0.0.0:4000");
+        assert_eq!(sub("0.0.0.0:${UNSET:-3000}").unwrap(), "0.0.0.0:3000");
+        assert_eq!(sub("${EMPTY:-x}|${EMPTY-x}").unwrap(), "x|");
+        assert_eq!(sub("$PORT/$UNSET.").unwrap(), "4000/.");
+        assert_eq!(sub("cost: $$5").unwrap(), "cost: $5");
+        assert_eq!(sub("${PORT:?needed}").unwrap(), "4000");
+        assert_eq!(sub("${PORT:+set}${UNSET:+set}").unwrap(), "set");
+    }
+
+    #[test]
+    fn defaults_may_use_variables_themselves() {
+        assert_eq!(sub("${UNSET:-${HOST}:${PORT}}").unwrap(), "db:4000");
+        assert_eq!(sub("${UNSET:-${ALSO_UNSET:-x}}y").unwrap(), "xy");
+    }
+
+    #[test]
+    fn variables_without_a_value_or_default_are_reported() {
+        let mut unset = BTreeSet::new();
+        substitute("$A ${B} ${C:-c} ${PORT}", &env, &mut unset).unwrap();
+        assert_eq!(unset.into_iter().collect::<Vec<_>>(), ["A", "B"]);
+    }
+
+    #[test]
+    fn required_and_malformed_variables_are_errors_that_do_not_repeat_the_value() {
         assert!(
-            substitute("${UNSET:?the API port}", &env)
+            sub("${UNSET:?the API port}")
                 .unwrap_err()
                 .contains("UNSET is required")
         );
-        assert!(substitute("${EMPTY:?}", &env).is_err());
-        assert!(substitute("${PORT", &env).unwrap_err().contains("closing"));
-        assert!(substitute("a $ b", &env).unwrap_err().contains("`$$`"));
+        assert!(sub("${EMPTY:?}").is_err());
+        assert!(sub("${PORT").unwrap_err().contains("closing"));
+        let err = sub("hunter2 $ 2").unwrap_err();
+        assert!(err.contains("`$$`") && !err.contains("hunter2"), "{err}");
         assert!(
-            substitute("${PORT:=x}", &env)
+            sub("${PORT:=x}")
                 .unwrap_err()
                 .contains("not a Compose modifier")
         );

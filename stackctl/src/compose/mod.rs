@@ -39,6 +39,8 @@ pub struct Project {
     pub extensions: BTreeMap<String, ServiceExtension>,
     /// Each top-level secret's `x-stackctl`.
     pub secret_extensions: BTreeMap<String, SecretExtension>,
+    /// What is not wrong enough to refuse the file (unset variables).
+    pub warnings: Vec<String>,
     positions: Positions,
 }
 
@@ -112,7 +114,8 @@ impl Project {
                 "start from a `services:` mapping".to_owned(),
             )));
         }
-        interpolate::interpolate(&mut value, lookup).map_err(|(path, problem)| {
+        let mut unset = std::collections::BTreeSet::new();
+        interpolate::interpolate(&mut value, lookup, &mut unset).map_err(|(path, problem)| {
             let (problem, fix) = split_message(&problem);
             fail(diagnostic(path, None, problem, fix))
         })?;
@@ -158,6 +161,15 @@ impl Project {
             model,
             extensions: validated.services,
             secret_extensions: validated.secrets,
+            warnings: unset
+                .into_iter()
+                .map(|name| {
+                    format!(
+                        "variable {name} is not set; {} uses an empty string for it",
+                        file.display()
+                    )
+                })
+                .collect(),
             positions,
         })
     }

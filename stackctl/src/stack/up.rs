@@ -98,15 +98,23 @@ pub async fn up(
     let order = graph::start_order(&project.model, &selected);
     let mut warnings = Vec::new();
 
-    if options.firewall {
+    // Checked before anything slow: the rules need root, iptables and numeric uids.
+    let firewall_plan = if options.firewall {
         firewall::check_available()?;
+        Some(firewall::plan(project)?)
     } else {
-        warnings.push(
+        let cleared = firewall::check_available().is_ok() && firewall::remove(&project.name)?;
+        warnings.push(format!(
             "THE FIREWALL IS OFF (--no-firewall): every service may open connections anywhere, \
-             including the database's port; run `stackctl up` as root to restore it"
-                .to_owned(),
-        );
-    }
+             including the database's port{}; run `stackctl up` as root to restore it",
+            if cleared {
+                " (the rules of an earlier `up` were removed)"
+            } else {
+                ""
+            }
+        ));
+        None
+    };
     let existing = containers(docker, &project.name).await?;
     check_ports_free(project, &order, &existing)?;
     for path in secrets::ensure(project, &selected)? {
@@ -129,9 +137,8 @@ pub async fn up(
     let images = pinned_images(docker, project, &order, &built, progress).await?;
     create_volumes(docker, project, &selected).await?;
 
-    if options.firewall {
-        let plan = firewall::plan(project, &selected)?;
-        warnings.extend(firewall::install(&plan)?);
+    if let Some(plan) = &firewall_plan {
+        warnings.extend(firewall::install(plan)?);
         for service in &plan.unpoliced {
             warnings.push(format!("service `{service}` declares no `x-stackctl.egress`, so the firewall does not limit it"));
         }
@@ -141,7 +148,8 @@ pub async fn up(
     for name in &order {
         let mut config =
             container_config(project, name, &images[name], &|key| std::env::var(key).ok())?;
-        let hash = config_hash(&config);
+        // A secret's new value must reach the service: its file is part of the hash.
+        let hash = config_hash(&config) + &secrets::digest(project, name)?;
         config
             .labels
             .get_or_insert_with(Default::default)
@@ -350,6 +358,12 @@ async fn bring_up(
         senders.insert(name.clone(), tx);
         receivers.insert(name.clone(), rx);
     }
+    let awaited_exits: BTreeSet<&String> = order
+        .iter()
+        .flat_map(|name| project.model.services[name.as_str()].depends_on.0.iter())
+        .filter(|(_, d)| Condition::parse(&d.condition) == Condition::Completed)
+        .map(|(dep, _)| dep)
+        .collect();
     let mut tasks = Vec::new();
     for name in order {
         let service = project.service(name)?;
@@ -380,6 +394,7 @@ async fn bring_up(
                 .map(|e| e.listen.clone())
                 .unwrap_or_default(),
             dependencies,
+            await_exit: awaited_exits.contains(name),
             timeout,
             status: senders.remove(name).context("status channel")?,
         };
@@ -423,6 +438,9 @@ struct Job {
     grace: i32,
     endpoints: Vec<Endpoint>,
     dependencies: Vec<(String, Condition, watch::Receiver<Status>)>,
+    /// Whether a dependent waits for this service to complete, so its exit
+    /// must be awaited rather than its start.
+    await_exit: bool,
     timeout: Duration,
     status: watch::Sender<Status>,
 }
@@ -458,35 +476,30 @@ impl Job {
         }
         for (dependency, condition, receiver) in &mut self.dependencies {
             task.step(&format!("waiting for `{dependency}` to be {condition}"));
-            let waited = tokio::time::timeout(self.timeout, async {
-                loop {
-                    if let Some(met) = receiver.borrow().satisfies(*condition) {
-                        return met;
+            // No clock here: the dependency's own job is bounded by the
+            // timeout and always ends with a final status.
+            let met = loop {
+                if let Some(met) = receiver.borrow().satisfies(*condition) {
+                    break met;
+                }
+                if receiver.changed().await.is_err() {
+                    break receiver.borrow().satisfies(*condition).unwrap_or(false);
+                }
+            };
+            if !met {
+                let why = match &*receiver.borrow() {
+                    Status::Running {
+                        has_healthcheck: false,
+                    } if *condition == Condition::Healthy => {
+                        format!("`{dependency}` has no health check, so it is never {condition}")
                     }
-                    if receiver.changed().await.is_err() {
-                        return false;
-                    }
-                }
-            })
-            .await;
-            match waited {
-                Ok(true) => {}
-                Ok(false) => {
-                    let why = match &*receiver.borrow() {
-                        Status::Running {
-                            has_healthcheck: false,
-                        } => format!("`{dependency}` has no health check to be healthy by"),
-                        Status::Exited(code) => format!("`{dependency}` exited with code {code}"),
-                        _ => format!("`{dependency}` failed"),
-                    };
-                    return Err(format!("service `{service}` did not start because {why}"));
-                }
-                Err(_) => {
-                    return Err(format!(
-                        "service `{service}` did not start because `{dependency}` was not {condition} within {}s",
-                        self.timeout.as_secs()
-                    ));
-                }
+                    Status::Exited(code) => format!(
+                        "`{dependency}` exited with code {code} instead of being {condition}"
+                    ),
+                    Status::Failed(_) => format!("`{dependency}` failed"),
+                    other => format!("`{dependency}` was not {condition} ({other:?})"),
+                };
+                return Err(format!("service `{service}` did not start because {why}"));
             }
         }
 
@@ -539,9 +552,16 @@ impl Job {
         }
 
         let status = self.status.clone();
-        let outcome = wait::follow(&self.docker, &self.container, self.timeout, task, |s| {
-            let _ = status.send(s);
-        })
+        let outcome = wait::follow(
+            &self.docker,
+            &self.container,
+            self.timeout,
+            self.await_exit,
+            task,
+            |s| {
+                let _ = status.send(s);
+            },
+        )
         .await;
         match outcome {
             Status::Healthy | Status::Running { .. } => {}

@@ -70,17 +70,21 @@ impl Status {
             (Status::Running { .. }, _) => None,
             (Status::Healthy, Condition::Completed) => None,
             (Status::Exited(code), Condition::Completed) => Some(*code == 0),
-            (Status::Exited(_), _) => Some(false),
+            // It did start; Compose asks no more of `service_started`.
+            (Status::Exited(_), Condition::Started) => Some(true),
+            (Status::Exited(_), Condition::Healthy) => Some(false),
         }
     }
 }
 
 /// Follows a started container until it is healthy (or running, without a
 /// health check), has exited, or `timeout` passes; reports each change.
+/// With `await_exit`, a running container is followed until it exits.
 pub(super) async fn follow(
     docker: &Docker,
     container: &str,
     timeout: Duration,
+    await_exit: bool,
     task: &Task,
     mut report: impl FnMut(Status),
 ) -> Status {
@@ -118,6 +122,9 @@ pub(super) async fn follow(
             last = status.clone();
         }
         match &status {
+            Status::Running { .. } | Status::Healthy if await_exit => {
+                task.step("running; waiting for it to complete")
+            }
             Status::Running {
                 has_healthcheck: true,
             } => task.step("running; waiting for its health check"),
@@ -132,10 +139,12 @@ pub(super) async fn follow(
             Status::Pending => {}
         }
         if Instant::now() > deadline {
-            let failed = Status::Failed(format!(
-                "not healthy after {}s (health check still starting)",
-                timeout.as_secs()
-            ));
+            let waited_for = if await_exit {
+                "not complete"
+            } else {
+                "not healthy"
+            };
+            let failed = Status::Failed(format!("{waited_for} after {}s", timeout.as_secs()));
             report(failed.clone());
             return failed;
         }

@@ -1,0 +1,159 @@
+//! The `notebook-gateway` binary: `report` runs the analysis once, `serve`
+//! shows it as a dashboard, `healthcheck` is the image's HEALTHCHECK.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use notebook_gateway::{ApiArgs, ServeSettings, read_secret, report};
+
+/// The data scientist's notebook as a localhost client of the ShopDotCom API.
+#[derive(Debug, Parser)]
+#[command(name = "notebook-gateway", version, max_term_width = 100)]
+struct Cli {
+    /// Where `serve` listens (and `healthcheck` looks).
+    #[arg(
+        long,
+        env = "GATEWAY_BIND",
+        default_value = "127.0.0.1:8888",
+        global = true
+    )]
+    bind: SocketAddr,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the analysis once and print it, like running the notebook's cells.
+    Report {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// Output format (`csv` is long format: section,item,metric,value).
+        #[arg(long, value_enum, default_value_t = report::Format::Table)]
+        format: report::Format,
+    },
+    /// Serve the dashboard and the JSON endpoints.
+    Serve {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// File holding the access token; required to bind beyond loopback.
+        #[arg(long, env = "GATEWAY_ACCESS_TOKEN_FILE")]
+        access_token_file: Option<PathBuf>,
+        /// Seconds fetched data is reused before the API is asked again.
+        #[arg(long, env = "GATEWAY_CACHE_SECS", default_value_t = 5)]
+        cache_secs: u64,
+    },
+    /// Exit 0 when the gateway on --bind answers (the image's HEALTHCHECK).
+    Healthcheck,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Healthcheck = cli.command {
+        return match healthprobe::http_get(cli.bind, "/healthz") {
+            Ok(answer) => {
+                eprintln!("healthy: {answer}");
+                ExitCode::SUCCESS
+            }
+            Err(why) => {
+                eprintln!("unhealthy: {why}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    init_logging();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Report { api, format } => {
+            let client = api.client()?;
+            let (products, orders) = tokio::try_join!(client.products(), client.orders())?;
+            let analysis = notebook_gateway::analytics::analyse(
+                &products,
+                &orders,
+                time::OffsetDateTime::now_utc(),
+                Default::default(),
+            );
+            let mut stdout = std::io::stdout().lock();
+            report::write(&analysis, format, &mut stdout)?;
+            stdout.flush()?;
+            Ok(())
+        }
+        Command::Serve {
+            api,
+            access_token_file,
+            cache_secs,
+        } => {
+            let settings = ServeSettings {
+                bind: cli.bind,
+                access_token: read_secret(access_token_file.as_ref(), None, "access token")?,
+                cache_for: Duration::from_secs(cache_secs),
+            };
+            notebook_gateway::check_exposure(&settings)?;
+            let listener = tokio::net::TcpListener::bind(settings.bind)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot listen on {}: {e}; is another process using the port?",
+                        settings.bind
+                    )
+                })?;
+            notebook_gateway::serve(listener, api.client()?, settings, shutdown_signal()).await
+        }
+        Command::Healthcheck => Ok(()),
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// `notebook-gateway report | head` closing the pipe early is not an error.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+}

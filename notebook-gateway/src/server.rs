@@ -1,0 +1,221 @@
+//! `notebook-gateway serve`: the dashboard and a JSON endpoint per analysis,
+//! on 127.0.0.1:8888 by default. Data is fetched from the API at most once
+//! per cache period (requests in between share it); when the API does not
+//! answer, the gateway keeps serving the last data it had, says so, and
+//! picks up again when the API returns.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use crate::analytics::{self, Analysis};
+use crate::client::{ApiClient, ApiStatus};
+use crate::dashboard;
+
+/// What the server needs.
+pub struct Gateway {
+    client: ApiClient,
+    analytics: analytics::Settings,
+    cache_for: Duration,
+    access_token: Option<String>,
+    latest: tokio::sync::Mutex<Snapshot>,
+}
+
+/// The newest data and what the API said when last asked.
+#[derive(Clone)]
+struct Snapshot {
+    analysis: Option<Arc<Analysis>>,
+    status: ApiStatus,
+    /// When the API was last asked; `None` before the first time.
+    checked: Option<Instant>,
+    /// Whether `analysis` came from that last ask.
+    fresh: bool,
+}
+
+impl Gateway {
+    pub fn new(client: ApiClient, cache_for: Duration, access_token: Option<String>) -> Gateway {
+        let status = ApiStatus {
+            url: client.base().to_owned(),
+            reachable: false,
+            detail: "not asked yet".to_owned(),
+        };
+        Gateway {
+            client,
+            analytics: analytics::Settings::default(),
+            cache_for,
+            access_token,
+            latest: tokio::sync::Mutex::new(Snapshot {
+                analysis: None,
+                status,
+                checked: None,
+                fresh: false,
+            }),
+        }
+    }
+
+    /// The newest snapshot, asking the API again once the cache period is over.
+    async fn snapshot(&self) -> Snapshot {
+        let mut latest = self.latest.lock().await;
+        if latest
+            .checked
+            .is_some_and(|at| at.elapsed() < self.cache_for)
+        {
+            return latest.clone();
+        }
+        let status = self.client.status().await;
+        let fetched = if status.reachable {
+            match tokio::try_join!(self.client.products(), self.client.orders()) {
+                Ok((products, orders)) => Ok(Arc::new(analytics::analyse(
+                    &products,
+                    &orders,
+                    time::OffsetDateTime::now_utc(),
+                    self.analytics,
+                ))),
+                Err(err) => Err(err.to_string()),
+            }
+        } else {
+            Err(status.detail.clone())
+        };
+        latest.checked = Some(Instant::now());
+        match fetched {
+            Ok(analysis) => {
+                latest.analysis = Some(analysis);
+                latest.status = status;
+                latest.fresh = true;
+            }
+            Err(why) => {
+                tracing::warn!(api = %status.url, %why, "no fresh data from the API");
+                latest.status = ApiStatus {
+                    detail: why,
+                    ..status
+                };
+                latest.fresh = false;
+            }
+        }
+        latest.clone()
+    }
+}
+
+/// The gateway's routes.
+pub fn app(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/api/analysis", get(|g| part(g, |a| json!(a))))
+        .route("/api/summary", get(|g| part(g, |a| json!(a.summary))))
+        .route(
+            "/api/revenue/categories",
+            get(|g| part(g, |a| json!(a.revenue_by_category))),
+        )
+        .route(
+            "/api/revenue/products",
+            get(|g| part(g, |a| json!(a.revenue_by_product))),
+        )
+        .route(
+            "/api/top-sellers",
+            get(|g| part(g, |a| json!(a.top_sellers))),
+        )
+        .route(
+            "/api/orders-per-day",
+            get(|g| part(g, |a| json!(a.orders_per_day))),
+        )
+        .route("/api/low-stock", get(|g| part(g, |a| json!(a.low_stock))))
+        .route("/api/inventory", get(|g| part(g, |a| json!(a.inventory))))
+        .route(
+            "/api/stock-levels",
+            get(|g| part(g, |a| json!(a.stock_levels))),
+        )
+        .route("/api/status", get(status))
+        .layer(axum::middleware::from_fn_with_state(
+            gateway.clone(),
+            require_token,
+        ))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(json!({"status": "ok"})) }),
+        )
+        .with_state(gateway)
+}
+
+async fn page(State(gateway): State<Arc<Gateway>>) -> Html<String> {
+    let snapshot = gateway.snapshot().await;
+    Html(dashboard::render(
+        snapshot.analysis.as_deref(),
+        &snapshot.status,
+        snapshot.fresh,
+    ))
+}
+
+/// One part of the analysis as JSON; 503 while there is no data at all.
+async fn part(
+    State(gateway): State<Arc<Gateway>>,
+    select: fn(&Analysis) -> serde_json::Value,
+) -> Response {
+    let snapshot = gateway.snapshot().await;
+    match &snapshot.analysis {
+        Some(analysis) => {
+            let fresh = if snapshot.fresh { "true" } else { "false" };
+            ([("x-data-fresh", fresh)], axum::Json(select(analysis))).into_response()
+        }
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(
+                json!({"error": "no data yet: the API has not answered", "api": snapshot.status}),
+            ),
+        )
+            .into_response(),
+    }
+}
+
+async fn status(State(gateway): State<Arc<Gateway>>) -> axum::Json<serde_json::Value> {
+    let snapshot = gateway.snapshot().await;
+    axum::Json(json!({
+        "api": snapshot.status,
+        "fresh": snapshot.fresh,
+        "data_as_of": snapshot.analysis.as_ref().map(|a| a.generated_at.to_string()),
+    }))
+}
+
+/// With an access token configured, every route but `/healthz` needs it, as
+/// `Authorization: Bearer TOKEN` or `?token=TOKEN`.
+async fn require_token(
+    State(gateway): State<Arc<Gateway>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(expected) = &gateway.access_token else {
+        return next.run(request).await;
+    };
+    let from_header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let from_query = request
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("token=")))
+        .map(str::to_owned);
+    let given = from_header.or(from_query).unwrap_or_default();
+    if same(expected.as_bytes(), given.as_bytes()) {
+        return next.run(request).await;
+    }
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        "this gateway needs its access token: send `Authorization: Bearer TOKEN` or add `?token=TOKEN`\n",
+    )
+        .into_response()
+}
+
+/// Compares in time independent of where the first difference is.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
