@@ -94,6 +94,51 @@ pub async fn run(
     Ok(())
 }
 
+/// The API serving in the background until stopped: for tests and
+/// benchmarks, here and in the crates that are its clients.
+pub struct Background {
+    /// `http://ADDRESS`.
+    pub url: String,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Background {
+    /// Serves on `listener` against `database_url`, seeding an empty
+    /// database, with `admin_token` (or none) as the admin token.
+    pub fn start(
+        listener: tokio::net::TcpListener,
+        database_url: &str,
+        admin_token: Option<&str>,
+    ) -> anyhow::Result<Background> {
+        let settings = Settings {
+            bind: listener.local_addr()?,
+            database: mysql_async::Opts::from_url(database_url)?,
+            pool_max: 16,
+            admin_token: admin_token.map(config::Secret::new),
+            request_timeout: std::time::Duration::from_secs(10),
+            shutdown_grace: std::time::Duration::from_secs(5),
+            seed: true,
+        };
+        let url = format!("http://{}", settings.bind);
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(run(listener, settings, async {
+            let _ = stop.await;
+        }));
+        Ok(Background {
+            url,
+            shutdown,
+            task,
+        })
+    }
+
+    /// Stops it and waits (a bounded time) for it to finish.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(());
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(15), self.task).await;
+    }
+}
+
 /// Completes on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use crate::analytics::Analysis;
 use crate::client::ApiStatus;
-use crate::format::{cover, money, thousands};
+use crate::format::{cover, money, thousands, timestamp};
 use crate::svg::{Bar, bar_chart, escape, line_chart};
 
 /// How many products the stock chart shows (the lowest stocks).
@@ -70,7 +70,7 @@ fn status_panel(html: &mut String, status: &ApiStatus, analysis: Option<&Analysi
         let _ = write!(
             html,
             "<p>Data as of {}{note}.</p>",
-            escape(&a.generated_at.to_string())
+            timestamp(a.generated_at)
         );
     }
     html.push_str("</section>");

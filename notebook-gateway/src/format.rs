@@ -21,6 +21,18 @@ pub(crate) fn thousands(n: u64) -> String {
     out
 }
 
+/// A time as `2026-11-28 17:06:15 UTC`.
+pub(crate) fn timestamp(at: time::OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{} {:02}:{:02}:{:02} UTC",
+        at.date(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
+}
+
 /// Days of cover, or "no sales" when the product does not sell.
 pub(crate) fn cover(days: Option<f64>) -> String {
     match days {
@@ -40,5 +52,9 @@ mod tests {
         assert_eq!(money(123456), "$1,234.56");
         assert_eq!(money(10_000_000_000), "$100,000,000.00");
         assert_eq!(thousands(999), "999");
+        assert_eq!(
+            timestamp(time::macros::datetime!(2026-11-28 17:06:15.5 +01:00)),
+            "2026-11-28 16:06:15 UTC"
+        );
     }
 }

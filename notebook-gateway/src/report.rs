@@ -5,7 +5,7 @@
 use std::io::Write;
 
 use crate::analytics::Analysis;
-use crate::format::{cover, money, thousands};
+use crate::format::{cover, money, thousands, timestamp};
 
 /// Output formats of `report`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -30,7 +30,7 @@ pub fn write(analysis: &Analysis, format: Format, out: &mut dyn Write) -> std::i
 
 fn table(a: &Analysis, out: &mut dyn Write) -> std::io::Result<()> {
     let s = &a.summary;
-    writeln!(out, "ShopDotCom analysis at {}", a.generated_at)?;
+    writeln!(out, "ShopDotCom analysis at {}", timestamp(a.generated_at))?;
     writeln!(out)?;
     writeln!(
         out,

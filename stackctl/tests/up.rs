@@ -184,11 +184,26 @@ async fn the_firewall_lets_each_uid_reach_only_its_allowlist() -> anyhow::Result
     let outsider = TcpListener::bind("127.0.0.1:0")?;
     let other = outsider.local_addr()?.port();
     let (db_uid, api_uid, gateway_uid) = (10001, 10010, 10020);
-    assert!(can_connect_as(api_uid, db), "the API's uid reaches the database");
-    assert!(!can_connect_as(api_uid, other), "the API's uid reaches nothing else on loopback");
-    assert!(can_connect_as(gateway_uid, api), "the gateway's uid reaches the API");
-    assert!(!can_connect_as(gateway_uid, db), "the gateway's uid cannot open the database's port");
-    assert!(!can_connect_as(db_uid, api), "the database's uid opens no connections");
+    assert!(
+        can_connect_as(api_uid, db),
+        "the API's uid reaches the database"
+    );
+    assert!(
+        !can_connect_as(api_uid, other),
+        "the API's uid reaches nothing else on loopback"
+    );
+    assert!(
+        can_connect_as(gateway_uid, api),
+        "the gateway's uid reaches the API"
+    );
+    assert!(
+        !can_connect_as(gateway_uid, db),
+        "the gateway's uid cannot open the database's port"
+    );
+    assert!(
+        !can_connect_as(db_uid, api),
+        "the database's uid opens no connections"
+    );
     assert!(!can_connect_as(db_uid, other));
     assert!(can_connect_as(0, other), "other users are not policed");
     Ok(())

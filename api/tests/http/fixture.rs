@@ -45,8 +45,7 @@ impl Shared {
 pub struct RunningApi {
     pub base: String,
     pub admin_token: Option<String>,
-    shutdown: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    server: api::Background,
 }
 
 impl RunningApi {
@@ -54,26 +53,12 @@ impl RunningApi {
         database_url: &str,
         admin_token: Option<&str>,
     ) -> anyhow::Result<RunningApi> {
-        let settings = api::config::Settings {
-            bind: "127.0.0.1:0".parse()?,
-            database: mysql_async::Opts::from_url(database_url)?,
-            pool_max: 16,
-            admin_token: admin_token.map(api::config::Secret::new),
-            request_timeout: Duration::from_secs(10),
-            shutdown_grace: Duration::from_secs(5),
-            seed: true,
-        };
-        let listener = tokio::net::TcpListener::bind(settings.bind).await?;
-        let base = format!("http://{}", listener.local_addr()?);
-        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(api::run(listener, settings, async {
-            let _ = stop.await;
-        }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let server = api::Background::start(listener, database_url, admin_token)?;
         Ok(RunningApi {
-            base,
+            base: server.url.clone(),
             admin_token: admin_token.map(str::to_owned),
-            shutdown,
-            task,
+            server,
         })
     }
 
@@ -90,8 +75,7 @@ impl RunningApi {
 
     /// Stops the API and waits for `run` to return.
     pub async fn stop(self) {
-        let _ = self.shutdown.send(());
-        let _ = tokio::time::timeout(Duration::from_secs(15), self.task).await;
+        self.server.stop().await;
     }
 }
 

@@ -4,6 +4,7 @@ use std::io::Write;
 
 use crate::compose::Project;
 use crate::image::{self, BootstrapOptions, BuildOptions};
+use crate::pins::Pins;
 use crate::progress::Progress;
 use crate::{engine, image::short_id};
 
@@ -20,6 +21,12 @@ pub(crate) async fn run(
         force,
     };
     let built = image::build(&docker, project, services, &options, &Progress::new()).await?;
+    // What was built just now is what `up` will trust.
+    let mut pins = Pins::load(project)?;
+    for b in built.iter().filter(|b| b.rebuilt) {
+        pins.pin(&b.service, &b.image, &b.id);
+    }
+    pins.save(project)?;
     for b in &built {
         let state = if b.rebuilt { "built" } else { "up to date" };
         writeln!(
