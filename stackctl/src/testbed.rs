@@ -138,9 +138,9 @@ impl Testbed {
         container_name(&self.project.name, service)
     }
 
-    /// Starts one service alone (no firewall): builds the image if needed,
-    /// creates its secrets and named volumes, creates and starts the
-    /// container and waits until it is healthy.
+    /// Starts one service alone: builds the image if needed, creates its
+    /// secrets, its named volumes and (as root) the copy's firewall rules,
+    /// creates and starts the container and waits until it is healthy.
     pub async fn start(&mut self, service: &str) -> anyhow::Result<()> {
         let built = build(&self.docker, &[service]).await?;
         let image = built
@@ -148,6 +148,12 @@ impl Testbed {
             .map(|b| b.id.clone())
             .context("nothing was built")?;
         crate::secrets::ensure(&self.project, &[service.to_owned()].into())?;
+        // Where a stack's firewall is installed, its shared deny chain would
+        // reject this copy's traffic (same uids, other ports) unless the copy
+        // has its own allowances too.
+        if crate::firewall::check_available().is_ok() {
+            crate::firewall::install(&crate::firewall::plan(&self.project)?)?;
+        }
         let mounts = self.project.service(service)?.volumes.clone();
         for mount in mounts.iter().filter(|m| m.kind == "volume") {
             let Some(source) = &mount.source else {
