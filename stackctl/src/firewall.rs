@@ -455,6 +455,29 @@ pub fn remove(project: &str) -> anyhow::Result<bool> {
     Ok(removed)
 }
 
+/// The other projects whose firewall rules are installed (their rejects
+/// apply to every process with their services' uids).
+pub fn other_projects(project: &str) -> Vec<String> {
+    let mut projects: Vec<String> = rules_of("iptables", DENY_CHAIN)
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|rule| {
+            rule.split_whitespace()
+                .map(|w| w.trim_matches('"').to_owned())
+                .collect::<Vec<_>>()
+        })
+        .filter_map(|word| {
+            word.strip_prefix("stackctl:")
+                .and_then(|rest| rest.split(':').next())
+                .map(str::to_owned)
+        })
+        .filter(|p| p != project)
+        .collect();
+    projects.sort();
+    projects.dedup();
+    projects
+}
+
 /// The rules installed for a project in `family`: its chain's rules and its
 /// rules in the shared chain, as `iptables -S` prints them.
 pub fn installed(project: &str, family: Family) -> Vec<String> {

@@ -273,7 +273,19 @@ async fn a_service_that_fails_stops_up_with_its_logs() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_the_firewall_up_says_so_and_installs_no_rules() -> anyhow::Result<()> {
-    let bed = Testbed::new("up-nofw").await?;
+    let mut bed = Testbed::new("up-nofw").await?;
+    // Other copies' firewalls (tests run in parallel) police the same uids and
+    // would refuse this copy's health check on its own port: without a check,
+    // nothing here opens a connection.
+    bed.project_mut()
+        .model
+        .services
+        .get_mut("db")
+        .unwrap()
+        .healthcheck = Some(stackctl::compose::model::Healthcheck {
+        disable: true,
+        ..Default::default()
+    });
     let mut options = options();
     options.firewall = false;
     options.services = vec!["db".to_owned()];

@@ -113,6 +113,18 @@ pub async fn up(
                 ""
             }
         ));
+        let others = if cleared || firewall::check_available().is_ok() {
+            firewall::other_projects(&project.name)
+        } else {
+            Vec::new()
+        };
+        if !others.is_empty() {
+            warnings.push(format!(
+                "the firewall of {} polices the same uids: this stack's services will be refused every connection \
+                 those stacks do not allow; give this stack its own firewall (as root, without --no-firewall)",
+                others.join(", ")
+            ));
+        }
         None
     };
     let existing = containers(docker, &project.name).await?;
