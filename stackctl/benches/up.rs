@@ -35,10 +35,10 @@ fn main() -> anyhow::Result<()> {
         "SHOP_SECRETS_DIR".to_owned(),
         secrets.path().display().to_string(),
     )];
-    for name in ["SHOP_DB_PORT", "SHOP_API_PORT"] {
-        env.push((name.to_owned(), stackctl::testbed::free_port()?.to_string()));
-    }
     let file = stackctl::testbed::stack_compose_file();
+    for name in stackctl::testbed::port_variables(&std::fs::read_to_string(&file)?) {
+        env.push((name, stackctl::testbed::free_port()?.to_string()));
+    }
     let stackctl = |args: &[&str]| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_stackctl"));
         command
@@ -62,6 +62,15 @@ fn main() -> anyhow::Result<()> {
 
     eprintln!("building the images ...");
     check(stackctl(&["build"]).status()?, "stackctl build")?;
+    // The bench runs whatever images there are now: pin them.
+    check(stackctl(&["lock"]).stdout(Stdio::null()).status()?, "stackctl lock")?;
+    // docker-compose installs no firewall; where another stack's firewall
+    // polices the same uids, its containers would be refused their own
+    // ports. Give its project the same allowances stackctl would.
+    let vars: HashMap<String, String> = env.iter().cloned().collect();
+    let mut compose_project = stackctl::compose::Project::load_with(&file, &|name| vars.get(name).cloned())?;
+    compose_project.rename(COMPOSE_PROJECT);
+    stackctl::firewall::install(&stackctl::firewall::plan(&compose_project)?)?;
     let mut rows: HashMap<&str, Vec<f64>> = HashMap::new();
     let mut peak_kib = 0;
     let result = (|| -> anyhow::Result<()> {

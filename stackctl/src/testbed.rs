@@ -311,7 +311,7 @@ fn load(vars: &BTreeMap<String, String>) -> anyhow::Result<Project> {
 }
 
 /// The `SHOP_..._PORT` variables a compose text uses.
-fn port_variables(text: &str) -> std::collections::BTreeSet<String> {
+pub fn port_variables(text: &str) -> std::collections::BTreeSet<String> {
     text.split("${")
         .skip(1)
         .filter_map(|rest| rest.split([':', '}', '-']).next())
