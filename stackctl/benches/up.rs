@@ -63,12 +63,16 @@ fn main() -> anyhow::Result<()> {
     eprintln!("building the images ...");
     check(stackctl(&["build"]).status()?, "stackctl build")?;
     // The bench runs whatever images there are now: pin them.
-    check(stackctl(&["lock"]).stdout(Stdio::null()).status()?, "stackctl lock")?;
+    check(
+        stackctl(&["lock"]).stdout(Stdio::null()).status()?,
+        "stackctl lock",
+    )?;
     // docker-compose installs no firewall; where another stack's firewall
     // polices the same uids, its containers would be refused their own
     // ports. Give its project the same allowances stackctl would.
     let vars: HashMap<String, String> = env.iter().cloned().collect();
-    let mut compose_project = stackctl::compose::Project::load_with(&file, &|name| vars.get(name).cloned())?;
+    let mut compose_project =
+        stackctl::compose::Project::load_with(&file, &|name| vars.get(name).cloned())?;
     compose_project.rename(COMPOSE_PROJECT);
     stackctl::firewall::install(&stackctl::firewall::plan(&compose_project)?)?;
     let mut rows: HashMap<&str, Vec<f64>> = HashMap::new();
@@ -106,6 +110,13 @@ fn main() -> anyhow::Result<()> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
+    let _ = stackctl::firewall::remove(COMPOSE_PROJECT);
+    let _ = std::fs::remove_dir_all(
+        file.parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join(".stackctl")
+            .join(STACKCTL_PROJECT),
+    );
     result?;
 
     println!();
