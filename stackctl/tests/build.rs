@@ -30,7 +30,15 @@ async fn a_second_build_of_an_unchanged_image_rebuilds_nothing() {
     );
     assert_eq!(first[0].id, second[0].id);
 
-    let output = stackctl(&["build", "db"], &[]);
+    // Under a project of its own, whose pins are removed again.
+    let project = format!("stackctl-test-build-{}", std::process::id());
+    let output = stackctl(&["-p", &project, "build", "db"], &[]);
+    let pins = testbed::stack_compose_file()
+        .parent()
+        .unwrap()
+        .join(".stackctl")
+        .join(&project);
+    let _ = std::fs::remove_dir_all(pins);
     assert!(
         output.status.success(),
         "{}",

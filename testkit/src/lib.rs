@@ -5,7 +5,7 @@
 //! starts the fixture once, runs every test (in parallel, with libtest's
 //! filters and output), and then stops the fixture.
 //!
-//! ```ignore
+//! ```text
 //! testkit::tests!(Fixture; a_test, another_test);
 //! fn main() -> std::process::ExitCode {
 //!     testkit::run(TESTS.to_vec(), Fixture::start, Fixture::stop)
