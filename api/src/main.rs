@@ -32,47 +32,13 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Healthcheck { live } => {
             let path = if live { "/healthz" } else { "/readyz" };
-            match healthprobe::http_get(cli.config.bind, path) {
-                Ok(answer) => {
-                    eprintln!("healthy: {answer}");
-                    ExitCode::SUCCESS
-                }
-                Err(why) => {
-                    eprintln!("unhealthy: {why}");
-                    ExitCode::FAILURE
-                }
-            }
+            servicekit::health_exit(servicekit::probe::http_get(cli.config.bind, path))
         }
-        Command::Serve => serve(cli.config),
-    }
-}
-
-fn serve(config: api::config::Config) -> ExitCode {
-    api::telemetry::init_logging();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(async {
-        let settings = config.resolve()?;
-        let listener = tokio::net::TcpListener::bind(settings.bind)
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot listen on {}: {e}; is another process using the port?",
-                    settings.bind
-                )
-            })?;
-        api::run(listener, settings, api::shutdown_signal()).await
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
+        Command::Serve => match cli.config.resolve() {
+            Ok(settings) => servicekit::serve(settings.bind, |listener| {
+                api::run(listener, settings, servicekit::shutdown_signal())
+            }),
+            Err(err) => servicekit::fail(&err),
+        },
     }
 }

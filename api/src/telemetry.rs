@@ -12,23 +12,6 @@ use axum::response::{IntoResponse, Response};
 use crate::error::{ApiError, ErrorCause};
 use crate::state::AppState;
 
-/// Structured logs on stderr; `RUST_LOG` filters (default `info`), and
-/// `API_LOG_FORMAT=json` writes one JSON object per line.
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let result = if std::env::var("API_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
-    // A second init (tests) keeps the first subscriber.
-    drop(result);
-}
-
 /// Times, limits, counts and logs one request.
 pub async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();

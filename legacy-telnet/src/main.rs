@@ -26,24 +26,26 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let config = cli.config;
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Healthcheck => match banner(cli.config.bind) {
-            Ok(line) => {
-                eprintln!("healthy: {line}");
-                ExitCode::SUCCESS
-            }
-            Err(why) => {
-                eprintln!("unhealthy: {why}");
-                ExitCode::FAILURE
-            }
+        Command::Healthcheck => servicekit::health_exit(banner(config.bind)),
+        Command::Serve => match config.context() {
+            Ok(context) => servicekit::serve(config.bind, |listener| {
+                legacy_telnet::server::run(
+                    listener,
+                    context,
+                    config.limits(),
+                    servicekit::shutdown_signal(),
+                )
+            }),
+            Err(err) => servicekit::fail(&err),
         },
-        Command::Serve => serve(cli.config),
     }
 }
 
 /// Connects and reads the first line: the banner, or the busy notice (alive all the same).
 fn banner(bind: std::net::SocketAddr) -> Result<String, String> {
-    let stream = healthprobe::connect(bind)?;
+    let stream = servicekit::probe::connect(bind)?;
     let mut first = Vec::new();
     for byte in std::io::BufReader::new(stream).bytes() {
         let byte = byte.map_err(|e| format!("no banner: {e}"))?;
@@ -58,57 +60,5 @@ fn banner(bind: std::net::SocketAddr) -> Result<String, String> {
         Ok(line)
     } else {
         Err(format!("unexpected first line `{line}`"))
-    }
-}
-
-fn serve(config: legacy_telnet::Config) -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(async {
-        let context = config.context()?;
-        let listener = tokio::net::TcpListener::bind(config.bind)
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot listen on {}: {e}; is another process using the port?",
-                    config.bind
-                )
-            })?;
-        legacy_telnet::server::run(listener, context, config.limits(), shutdown_signal()).await
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// Completes on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        () = terminate => {},
     }
 }

@@ -46,6 +46,27 @@ impl Default for Negotiator {
     }
 }
 
+/// RFC 1143's rules for one side of one option, when the peer asks for it
+/// on (`wants_on`) or off: the new state, and the answer to send (`Some(true)`
+/// to agree to on, `Some(false)` to say off), if any.
+fn answer(state: &mut Q, wants_on: bool, acceptable: bool) -> Option<bool> {
+    let (next, reply) = match (*state, wants_on) {
+        (Q::No, true) if acceptable => (Q::Yes, Some(true)),
+        (Q::No, true) => (Q::No, Some(false)),
+        (Q::Yes, true) => (Q::Yes, None),
+        // An off answered with on: the peer is wrong; take it as off.
+        (Q::WantNo { opposite: false }, true) => (Q::No, None),
+        (Q::WantNo { opposite: true } | Q::WantYes { opposite: false }, true) => (Q::Yes, None),
+        (Q::WantYes { opposite: true }, true) => (Q::WantNo { opposite: false }, Some(false)),
+        (Q::No, false) => (Q::No, None),
+        (Q::Yes, false) => (Q::No, Some(false)),
+        (Q::WantNo { opposite: false } | Q::WantYes { .. }, false) => (Q::No, None),
+        (Q::WantNo { opposite: true }, false) => (Q::WantYes { opposite: false }, Some(true)),
+    };
+    *state = next;
+    reply
+}
+
 /// Whether this server agrees to perform `option` itself.
 fn we_accept(option: u8) -> bool {
     option == SUPPRESS_GO_AHEAD
@@ -59,94 +80,17 @@ fn he_may(option: u8) -> bool {
 impl Negotiator {
     /// Handles one received negotiation; returns the reply to send, if any.
     pub fn receive(&mut self, verb: u8, option: u8) -> Option<[u8; 3]> {
-        let reply = |verb: u8| Some([IAC, verb, option]);
         let index = usize::from(option);
-        match verb {
-            WILL => {
-                let state = &mut self.him[index];
-                match *state {
-                    Q::No if he_may(option) => {
-                        *state = Q::Yes;
-                        reply(DO)
-                    }
-                    Q::No => reply(DONT),
-                    Q::Yes => None,
-                    Q::WantNo { opposite: false } => {
-                        // A DONT answered by WILL: the client is wrong; take it as no.
-                        *state = Q::No;
-                        None
-                    }
-                    Q::WantNo { opposite: true } | Q::WantYes { opposite: false } => {
-                        *state = Q::Yes;
-                        None
-                    }
-                    Q::WantYes { opposite: true } => {
-                        *state = Q::WantNo { opposite: false };
-                        reply(DONT)
-                    }
-                }
-            }
-            WONT => {
-                let state = &mut self.him[index];
-                match *state {
-                    Q::No => None,
-                    Q::Yes => {
-                        *state = Q::No;
-                        reply(DONT)
-                    }
-                    Q::WantNo { opposite: false } | Q::WantYes { .. } => {
-                        *state = Q::No;
-                        None
-                    }
-                    Q::WantNo { opposite: true } => {
-                        *state = Q::WantYes { opposite: false };
-                        reply(DO)
-                    }
-                }
-            }
-            DO => {
-                let state = &mut self.us[index];
-                match *state {
-                    Q::No if we_accept(option) => {
-                        *state = Q::Yes;
-                        reply(WILL)
-                    }
-                    Q::No => reply(WONT),
-                    Q::Yes => None,
-                    Q::WantNo { opposite: false } => {
-                        *state = Q::No;
-                        None
-                    }
-                    Q::WantNo { opposite: true } | Q::WantYes { opposite: false } => {
-                        *state = Q::Yes;
-                        None
-                    }
-                    Q::WantYes { opposite: true } => {
-                        *state = Q::WantNo { opposite: false };
-                        reply(WONT)
-                    }
-                }
-            }
-            DONT => {
-                let state = &mut self.us[index];
-                match *state {
-                    Q::No => None,
-                    Q::Yes => {
-                        *state = Q::No;
-                        reply(WONT)
-                    }
-                    Q::WantNo { opposite: false } | Q::WantYes { .. } => {
-                        *state = Q::No;
-                        None
-                    }
-                    Q::WantNo { opposite: true } => {
-                        *state = Q::WantYes { opposite: false };
-                        reply(WILL)
-                    }
-                }
-            }
-            _ => None,
-        }
+        // WILL/WONT are about the client's side, answered with DO/DONT;
+        // DO/DONT about ours, answered with WILL/WONT.
+        let (state, wants_on, acceptable, yes, no) = match verb {
+            WILL => (&mut self.him[index], true, he_may(option), DO, DONT),
+            WONT => (&mut self.him[index], false, he_may(option), DO, DONT),
+            DO => (&mut self.us[index], true, we_accept(option), WILL, WONT),
+            DONT => (&mut self.us[index], false, we_accept(option), WILL, WONT),
+            _ => return None,
+        };
+        answer(state, wants_on, acceptable).map(|on| [IAC, if on { yes } else { no }, option])
     }
 
     /// Whether this side performs `option` now.

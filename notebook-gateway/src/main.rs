@@ -53,102 +53,64 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Healthcheck = cli.command {
-        return match healthprobe::http_get(cli.bind, "/healthz") {
-            Ok(answer) => {
-                eprintln!("healthy: {answer}");
-                ExitCode::SUCCESS
-            }
-            Err(why) => {
-                eprintln!("unhealthy: {why}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-    init_logging();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Healthcheck => {
+            servicekit::health_exit(servicekit::probe::http_get(cli.bind, "/healthz"))
+        }
         Command::Report { api, format } => {
-            let client = api.client()?;
-            let (products, orders) = tokio::try_join!(client.products(), client.orders())?;
-            let analysis = notebook_gateway::analytics::analyse(
-                &products,
-                &orders,
-                time::OffsetDateTime::now_utc(),
-                Default::default(),
-            );
-            let mut stdout = std::io::stdout().lock();
-            report::write(&analysis, format, &mut stdout)?;
-            stdout.flush()?;
-            Ok(())
+            servicekit::init_logging();
+            let result = tokio::runtime::Runtime::new()
+                .map_err(anyhow::Error::from)
+                .and_then(|runtime| runtime.block_on(report(api, format)));
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+                Err(err) => servicekit::fail(&err),
+            }
         }
         Command::Serve {
             api,
             access_token_file,
             cache_secs,
         } => {
-            let settings = ServeSettings {
-                bind: cli.bind,
-                access_token: read_secret(access_token_file.as_ref(), None, "access token")?,
-                cache_for: Duration::from_secs(cache_secs),
-            };
-            notebook_gateway::check_exposure(&settings)?;
-            let listener = tokio::net::TcpListener::bind(settings.bind)
-                .await
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "cannot listen on {}: {e}; is another process using the port?",
-                        settings.bind
+            let prepared = (|| {
+                let settings = ServeSettings {
+                    bind: cli.bind,
+                    access_token: read_secret(access_token_file.as_ref(), None, "access token")?,
+                    cache_for: Duration::from_secs(cache_secs),
+                };
+                notebook_gateway::check_exposure(&settings)?;
+                anyhow::Ok((api.client()?, settings))
+            })();
+            match prepared {
+                Ok((client, settings)) => servicekit::serve(settings.bind, |listener| {
+                    notebook_gateway::serve(
+                        listener,
+                        client,
+                        settings,
+                        servicekit::shutdown_signal(),
                     )
-                })?;
-            notebook_gateway::serve(listener, api.client()?, settings, shutdown_signal()).await
-        }
-        Command::Healthcheck => Ok(()),
-    }
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
-}
-
-/// Completes on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+                }),
+                Err(err) => servicekit::fail(&err),
             }
-            Err(_) => std::future::pending().await,
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        () = terminate => {},
     }
-    tracing::info!("shutting down");
+}
+
+/// Fetches everything, analyses it and prints it.
+async fn report(api: ApiArgs, format: report::Format) -> anyhow::Result<()> {
+    let client = api.client()?;
+    let (products, orders) = tokio::try_join!(client.products(), client.orders())?;
+    let analysis = notebook_gateway::analytics::analyse(
+        &products,
+        &orders,
+        time::OffsetDateTime::now_utc(),
+        Default::default(),
+    );
+    let mut stdout = std::io::stdout().lock();
+    report::write(&analysis, format, &mut stdout)?;
+    stdout.flush()?;
+    Ok(())
 }
 
 /// `notebook-gateway report | head` closing the pipe early is not an error.

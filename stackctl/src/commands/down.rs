@@ -30,7 +30,9 @@ pub(crate) async fn run(
             crate::firewall::chain_name(&project.name)
         )?;
     }
-    if volumes {
+    if volumes && report.volumes.is_empty() {
+        writeln!(out, "no volumes to remove")?;
+    } else if volumes {
         writeln!(
             out,
             "removed {} volume(s): {}",

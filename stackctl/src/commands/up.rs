@@ -59,7 +59,7 @@ pub(crate) async fn run(
     if report.firewall {
         writeln!(
             out,
-            "firewall: each service may only reach its `x-stackctl.egress` (iptables chain {})",
+            "firewall: on (iptables chain {}); each service that declares `x-stackctl.egress` may reach only that",
             crate::firewall::chain_name(&project.name)
         )?;
     }

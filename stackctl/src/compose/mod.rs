@@ -47,11 +47,11 @@ pub struct Project {
 /// Why a file could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("cannot read {}: {source}\n  fix: run stackctl in the project directory or name the file with `-f FILE`", file.display())]
+    // `reason`, not `source`: the cause is in the message already, once.
+    #[error("cannot read {}: {reason}\n  fix: check the path given with `-f`, or run stackctl where compose.yaml is", file.display())]
     Read {
         file: PathBuf,
-        #[source]
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     #[error("{0}")]
     Invalid(Diagnostics),
@@ -68,9 +68,9 @@ impl Project {
         file: &Path,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Project, LoadError> {
-        let text = std::fs::read_to_string(file).map_err(|source| LoadError::Read {
+        let text = std::fs::read_to_string(file).map_err(|reason| LoadError::Read {
             file: file.to_owned(),
-            source,
+            reason,
         })?;
         Project::parse_with(&text, file, lookup).map_err(LoadError::Invalid)
     }
@@ -274,6 +274,12 @@ pub(crate) fn split_message(message: &str) -> (String, String) {
             format!("expected {expected}, found {found}"),
             format!("write {expected} here"),
         );
+    }
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        let (field, expected) = rest
+            .split_once(", expected ")
+            .unwrap_or((rest, "no other key"));
+        return (format!("unknown key {field}"), format!("use {expected}"));
     }
     if let Some(field) = message.strip_prefix("missing field ") {
         return (format!("{field} is missing"), format!("add {field}"));

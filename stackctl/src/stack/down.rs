@@ -70,6 +70,10 @@ pub async fn down(
     }
 
     if remove_volumes {
+        // Everything `up` made for the project goes, but for its secrets.
+        if let Some(state) = crate::pins::path(project).parent() {
+            let _ = std::fs::remove_dir_all(state);
+        }
         for volume in volumes(docker, &project.name).await? {
             docker
                 .remove_volume(&volume, None::<RemoveVolumeOptions>)

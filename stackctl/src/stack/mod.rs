@@ -20,6 +20,8 @@ use crate::container::{PROJECT_LABEL, SERVICE_LABEL};
 
 /// The label holding the hash of the configuration a container was made from.
 pub const CONFIG_HASH_LABEL: &str = "dev.shopdotcom.stackctl.config-hash";
+/// The label holding where the service listens, as `up` started it.
+pub const REACH_LABEL: &str = "dev.shopdotcom.stackctl.reach";
 
 /// A container of the project, as the engine reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +38,8 @@ pub struct Existing {
     pub config_hash: Option<String>,
     /// The image ID it runs.
     pub image_id: String,
+    /// Where it listens, as it was started (`REACH_LABEL`).
+    pub reach: Vec<String>,
 }
 
 /// Every container of `project` (running or not), by service name.
@@ -76,6 +80,15 @@ pub async fn containers(docker: &Docker, project: &str) -> anyhow::Result<Vec<Ex
                 .map(|s| s.to_string()),
             exit_code: state.exit_code,
             config_hash: labels.get(CONFIG_HASH_LABEL).cloned(),
+            reach: labels
+                .get(REACH_LABEL)
+                .map(|r| {
+                    r.split("; ")
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
             image_id: inspected.image.unwrap_or_default(),
             id,
         });

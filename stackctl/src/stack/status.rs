@@ -37,11 +37,15 @@ pub async fn ps(docker: &Docker, project: &Project) -> anyhow::Result<Vec<Servic
                 state: container.map_or_else(|| "absent".to_owned(), |c| c.state.clone()),
                 health: container.and_then(|c| c.health.clone()),
                 image_id: container.map(|c| short_id(&c.image_id).to_owned()),
-                endpoints: project
-                    .extensions
-                    .get(service)
-                    .map(|e| e.listen.iter().map(describe_endpoint).collect())
-                    .unwrap_or_default(),
+                // As the container was started; the file's (with today's variables) otherwise.
+                endpoints: match container {
+                    Some(c) if !c.reach.is_empty() => c.reach.clone(),
+                    _ => project
+                        .extensions
+                        .get(service)
+                        .map(|e| e.listen.iter().map(describe_endpoint).collect())
+                        .unwrap_or_default(),
+                },
             }
         })
         .collect();
@@ -55,7 +59,7 @@ pub async fn ps(docker: &Docker, project: &Project) -> anyhow::Result<Vec<Servic
             state: orphan.state.clone(),
             health: orphan.health.clone(),
             image_id: Some(short_id(&orphan.image_id).to_owned()),
-            endpoints: Vec::new(),
+            endpoints: orphan.reach.clone(),
         });
     }
     Ok(states)

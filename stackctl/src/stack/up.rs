@@ -160,6 +160,15 @@ pub async fn up(
     for name in &order {
         let mut config =
             container_config(project, name, &images[name], &|key| std::env::var(key).ok())?;
+        let reach: Vec<String> = project
+            .extensions
+            .get(name)
+            .map(|e| e.listen.iter().map(describe_endpoint).collect())
+            .unwrap_or_default();
+        config
+            .labels
+            .get_or_insert_with(Default::default)
+            .insert(super::REACH_LABEL.to_owned(), reach.join("; "));
         // A secret's new value must reach the service: its file is part of the hash.
         let hash = config_hash(&config) + &secrets::digest(project, name)?;
         config
@@ -231,8 +240,9 @@ fn check_ports_free(
     }
     if !taken.is_empty() {
         bail!(
-            "{}\n  fix: on the host network a container binds the host's own ports; stop that process, \
-             or give the service another port in compose.yaml. Nothing was started.",
+            "{}\n  fix: on the host network a container binds the host's own ports; stop that process, or give \
+             the service another port (this stack's ports are variables: e.g. `SHOP_API_PORT=13000 stackctl -p other up`). \
+             Nothing was started.",
             taken.join("\n")
         );
     }
