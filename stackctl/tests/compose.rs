@@ -93,7 +93,7 @@ fn a_compose_key_stackctl_does_not_implement_is_named_as_such() {
         &d,
         4,
         Some("api"),
-        "services.api.privileged",
+        "services.api.hostname",
         "a Compose key that stackctl does not support",
         "rename it to `x-",
     );

@@ -1,6 +1,7 @@
 //! `x-stackctl`: what this stack needs to say that Compose has no key for:
 //! which workspace binary an image carries, where a service listens, and the
-//! egress allowlist the per-service firewall enforces.
+//! egress allowlist the per-service firewall enforces; and, for the audit,
+//! which services serve the LAN and which findings are accepted risks.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -30,6 +31,14 @@ pub struct ServiceExtension {
     /// allows none. Absent means the service has no egress policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub egress: Option<Vec<EgressRule>>,
+    /// Why the service must be reachable from the LAN. Only a service that
+    /// says so may listen on every interface (`0.0.0.0`) without a finding
+    /// of the audit; the reason is shown in its report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lan: Option<String>,
+    /// Audit findings of this service that are accepted risks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accept: Vec<Acceptance>,
 }
 
 /// `x-stackctl` at the top of the file.
@@ -40,6 +49,47 @@ pub struct ProjectExtension {
     /// (Debian's docker-compose 1.29 does).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_name: Option<String>,
+    /// Audit findings accepted for every service (or those in `services`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accept: Vec<Acceptance>,
+}
+
+/// An accepted risk: an audit check that fails on purpose, why, and the
+/// compensating controls it relies on. The audit still reports the finding,
+/// as accepted, with the controls it finds in place; a control named here
+/// that is not in place voids the acceptance.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Acceptance {
+    /// The check: a CIS Docker Benchmark id such as `"5.10"` (quoted: YAML
+    /// reads a bare 5.10 as the number 5.1) or a stackctl check such as
+    /// `plaintext`; `stackctl audit --list-checks` lists them.
+    #[serde(deserialize_with = "check_id")]
+    pub check: String,
+    /// Why the risk is taken, in words a reviewer can judge.
+    pub reason: String,
+    /// The compensating controls the acceptance relies on, e.g.
+    /// `cap-drop-all`, `egress-policy`; each must be in place.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub controls: Vec<String>,
+    /// At the top level, the services it covers (default: every service).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<String>,
+}
+
+fn check_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged, expecting = "a check id such as `\"5.10\"` or `plaintext`")]
+    enum Repr {
+        Text(String),
+        Number(f64),
+    }
+    match Repr::deserialize(d)? {
+        Repr::Text(text) => Ok(text),
+        Repr::Number(n) => Err(serde::de::Error::custom(format!(
+            "the check id {n} is a number to YAML (5.10 reads as 5.1); quote it, e.g. `check: \"5.10\"`"
+        ))),
+    }
 }
 
 /// `x-stackctl` on a top-level secret.

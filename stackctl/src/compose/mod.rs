@@ -17,7 +17,7 @@ use anyhow::Context as _;
 use serde_yaml_ng::Value;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
-pub use extension::{SecretExtension, ServiceExtension};
+pub use extension::{ProjectExtension, SecretExtension, ServiceExtension};
 pub use model::{ComposeFile, Service};
 use positions::{KeyPath, Positions};
 
@@ -39,6 +39,12 @@ pub struct Project {
     pub extensions: BTreeMap<String, ServiceExtension>,
     /// Each top-level secret's `x-stackctl`.
     pub secret_extensions: BTreeMap<String, SecretExtension>,
+    /// The file's top-level `x-stackctl`.
+    pub extension: ProjectExtension,
+    /// What `up` would refuse but the audit reads (keys stackctl does not
+    /// apply, `ports` on the host network); empty unless the file was loaded
+    /// with [`Project::load_for_audit`], since other loads fail on them.
+    pub tolerated: Vec<Diagnostic>,
     /// What is not wrong enough to refuse the file (unset variables).
     pub warnings: Vec<String>,
     positions: Positions,
@@ -87,6 +93,37 @@ impl Project {
         file: &Path,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Project, Diagnostics> {
+        Project::parse_checked(text, file, lookup, Purpose::Run)
+    }
+
+    /// Reads a Compose file for `stackctl audit`: as [`Project::load`], but
+    /// what only `up` cannot do (keys it does not apply, `ports` on the host
+    /// network) is kept in [`Project::tolerated`] instead of refusing the
+    /// file, so that any Compose file can be audited.
+    pub fn load_for_audit(file: &Path) -> Result<Project, LoadError> {
+        let text = std::fs::read_to_string(file).map_err(|reason| LoadError::Read {
+            file: file.to_owned(),
+            reason,
+        })?;
+        Project::parse_for_audit(&text, file, &|name| std::env::var(name).ok())
+            .map_err(LoadError::Invalid)
+    }
+
+    /// Parses Compose text for `stackctl audit` (see [`Project::load_for_audit`]).
+    pub fn parse_for_audit(
+        text: &str,
+        file: &Path,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Project, Diagnostics> {
+        Project::parse_checked(text, file, lookup, Purpose::Audit)
+    }
+
+    fn parse_checked(
+        text: &str,
+        file: &Path,
+        lookup: &dyn Fn(&str) -> Option<String>,
+        purpose: Purpose,
+    ) -> Result<Project, Diagnostics> {
         let positions = Positions::index(text);
         let diagnostic =
             |path: KeyPath, line: Option<usize>, problem: String, fix: String| Diagnostic {
@@ -133,11 +170,28 @@ impl Project {
             fail(diagnostic(path, None, problem, fix))
         })?;
 
-        let validated = validate::validate(&model);
-        if !validated.findings.is_empty() {
+        let mut validated = validate::validate(&model);
+        let mut tolerated: Vec<Diagnostic> = validated
+            .tolerated
+            .drain(..)
+            .map(|f| diagnostic(f.path, None, f.problem, f.fix))
+            .collect();
+        tolerated.sort_by_key(|d| d.line);
+        if purpose == Purpose::Run {
             let mut all: Vec<Diagnostic> = validated
                 .findings
-                .into_iter()
+                .drain(..)
+                .map(|f| diagnostic(f.path, None, f.problem, f.fix))
+                .collect();
+            all.append(&mut tolerated);
+            if !all.is_empty() {
+                all.sort_by_key(|d| d.line);
+                return Err(Diagnostics(all));
+            }
+        } else if !validated.findings.is_empty() {
+            let mut all: Vec<Diagnostic> = validated
+                .findings
+                .drain(..)
                 .map(|f| diagnostic(f.path, None, f.problem, f.fix))
                 .collect();
             all.sort_by_key(|d| d.line);
@@ -148,7 +202,7 @@ impl Project {
         let name = model
             .name
             .clone()
-            .or(validated.project.project_name)
+            .or(validated.project.project_name.clone())
             .unwrap_or_else(|| {
                 dir.file_name()
                     .map(|n| n.to_string_lossy().into_owned())
@@ -161,6 +215,8 @@ impl Project {
             model,
             extensions: validated.services,
             secret_extensions: validated.secrets,
+            extension: validated.project,
+            tolerated,
             warnings: unset
                 .into_iter()
                 .map(|name| {
@@ -219,6 +275,14 @@ impl Project {
     pub fn to_yaml(&self) -> String {
         serde_yaml_ng::to_string(&self.model).unwrap_or_default()
     }
+}
+
+/// What a file is loaded for: running it refuses what `up` cannot apply;
+/// auditing it only refuses what is not a valid Compose file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Run,
+    Audit,
 }
 
 /// The file's directory as an absolute path (the current directory for a bare name).

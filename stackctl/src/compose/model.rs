@@ -130,8 +130,71 @@ pub struct Service {
     pub stop_signal: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub working_dir: Option<String>,
+    // The keys below weaken isolation. They are read so that `stackctl audit`
+    // can judge any Compose file; `up` refuses a file that sets them (see
+    // validation), since it does not apply them.
+    #[serde(skip_serializing_if = "is_false")]
+    pub privileged: bool,
+    /// `pid: host` shares the host's process namespace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipc: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uts: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub userns_mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup_parent: Option<String>,
+    /// Host devices, as `HOST[:CONTAINER[:PERMISSIONS]]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<Device>,
+    #[serde(skip_serializing_if = "Labels::is_empty")]
+    pub sysctls: Labels,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_shares: Option<i64>,
     #[serde(flatten)]
     pub extensions: Extensions,
+}
+
+/// One `devices:` entry, written in its short form `HOST:CONTAINER:PERMISSIONS`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "DeviceRepr")]
+pub struct Device(pub String);
+
+#[derive(Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a device such as `/dev/ttyUSB0:/dev/ttyUSB0:rwm`, or a mapping with `source`, `target`, `permissions`"
+)]
+enum DeviceRepr {
+    Short(String),
+    Long {
+        source: String,
+        #[serde(default)]
+        target: Option<String>,
+        #[serde(default)]
+        permissions: Option<String>,
+    },
+}
+
+impl From<DeviceRepr> for Device {
+    fn from(repr: DeviceRepr) -> Self {
+        match repr {
+            DeviceRepr::Short(text) => Device(text),
+            DeviceRepr::Long {
+                source,
+                target,
+                permissions,
+            } => {
+                let target = target.unwrap_or_else(|| source.clone());
+                Device(match permissions {
+                    Some(p) => format!("{source}:{target}:{p}"),
+                    None => format!("{source}:{target}"),
+                })
+            }
+        }
+    }
 }
 
 /// `build:`; the short form (a context path) becomes `{context: PATH}`.
@@ -739,9 +802,19 @@ pub struct VolumeMount {
     pub target: String,
     #[serde(skip_serializing_if = "is_false")]
     pub read_only: bool,
+    /// The bind propagation (`shared`, `rslave`, ...), from the short form's
+    /// mode or the long form's `bind.propagation`; `None` is the engine's
+    /// default (`rprivate`). Read for the audit; `up` does not apply it.
+    #[serde(skip)]
+    pub propagation: Option<String>,
     #[serde(flatten)]
     pub extensions: Extensions,
 }
+
+/// The propagation modes a bind mount can take.
+const PROPAGATIONS: &[&str] = &[
+    "shared", "rshared", "slave", "rslave", "private", "rprivate",
+];
 
 #[derive(Deserialize)]
 #[serde(
@@ -775,6 +848,11 @@ impl TryFrom<VolumeRepr> for VolumeMount {
                 read_only,
                 extensions,
             } => Ok(VolumeMount {
+                propagation: extensions
+                    .get("bind")
+                    .and_then(|bind| bind.get("propagation"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
                 kind,
                 source,
                 target,
@@ -797,23 +875,22 @@ fn parse_short_volume(text: &str) -> Result<VolumeMount, String> {
             ));
         }
     };
-    let read_only = match mode {
-        None => false,
-        Some(mode) => {
-            let flags: Vec<&str> = mode.split(',').collect();
-            if let Some(bad) = flags.iter().find(|f| {
-                !matches!(
-                    **f,
-                    "ro" | "rw" | "z" | "Z" | "cached" | "delegated" | "consistent"
-                )
-            }) {
-                return Err(format!(
-                    "`{bad}` in `{text}` is not a volume mode; use `ro` or `rw`"
-                ));
-            }
-            flags.contains(&"ro")
-        }
-    };
+    let flags: Vec<&str> = mode.map(|m| m.split(',').collect()).unwrap_or_default();
+    if let Some(bad) = flags.iter().find(|f| {
+        !matches!(
+            **f,
+            "ro" | "rw" | "z" | "Z" | "cached" | "delegated" | "consistent"
+        ) && !PROPAGATIONS.contains(f)
+    }) {
+        return Err(format!(
+            "`{bad}` in `{text}` is not a volume mode; use `ro` or `rw`"
+        ));
+    }
+    let read_only = flags.contains(&"ro");
+    let propagation = flags
+        .iter()
+        .find(|f| PROPAGATIONS.contains(f))
+        .map(|f| (*f).to_owned());
     let kind = match source {
         None => "volume",
         Some(s) if s.starts_with(['.', '/', '~']) => "bind",
@@ -824,6 +901,7 @@ fn parse_short_volume(text: &str) -> Result<VolumeMount, String> {
         source: source.map(str::to_owned),
         target: target.to_owned(),
         read_only,
+        propagation,
         extensions: Extensions::new(),
     })
 }

@@ -23,6 +23,10 @@ pub(super) struct Finding {
 #[derive(Debug, Default)]
 pub(super) struct Validated {
     pub findings: Vec<Finding>,
+    /// Problems that stop `up` (keys it does not apply, `ports` on the host
+    /// network) but not `audit`, which reads any Compose file and reports
+    /// the risky ones as findings of its own.
+    pub tolerated: Vec<Finding>,
     pub project: ProjectExtension,
     pub services: BTreeMap<String, ServiceExtension>,
     pub secrets: BTreeMap<String, SecretExtension>,
@@ -61,6 +65,15 @@ const SERVICE_KEYS: &[&str] = &[
     "stop_grace_period",
     "stop_signal",
     "working_dir",
+    "privileged",
+    "pid",
+    "ipc",
+    "uts",
+    "userns_mode",
+    "cgroup_parent",
+    "devices",
+    "sysctls",
+    "cpu_shares",
 ];
 /// Service keys of the Compose Specification that stackctl does not implement:
 /// they get their own message, since they are not typos.
@@ -69,7 +82,6 @@ const UNSUPPORTED_SERVICE_KEYS: &[&str] = &[
     "attach",
     "blkio_config",
     "cgroup",
-    "cgroup_parent",
     "configs",
     "container_name",
     "cpu_count",
@@ -78,13 +90,11 @@ const UNSUPPORTED_SERVICE_KEYS: &[&str] = &[
     "cpu_quota",
     "cpu_rt_period",
     "cpu_rt_runtime",
-    "cpu_shares",
     "cpuset",
     "credential_spec",
     "deploy",
     "develop",
     "device_cgroup_rules",
-    "devices",
     "dns",
     "dns_opt",
     "dns_search",
@@ -97,7 +107,6 @@ const UNSUPPORTED_SERVICE_KEYS: &[&str] = &[
     "group_add",
     "hostname",
     "init",
-    "ipc",
     "isolation",
     "links",
     "mac_address",
@@ -106,11 +115,9 @@ const UNSUPPORTED_SERVICE_KEYS: &[&str] = &[
     "memswap_limit",
     "oom_kill_disable",
     "oom_score_adj",
-    "pid",
     "platform",
     "post_start",
     "pre_stop",
-    "privileged",
     "profiles",
     "pull_policy",
     "runtime",
@@ -118,10 +125,7 @@ const UNSUPPORTED_SERVICE_KEYS: &[&str] = &[
     "shm_size",
     "stdin_open",
     "storage_opt",
-    "sysctls",
     "tty",
-    "userns_mode",
-    "uts",
     "volumes_from",
 ];
 const BUILD_KEYS: &[&str] = &["context", "dockerfile", "args", "target"];
@@ -154,6 +158,7 @@ pub(super) fn validate(file: &ComposeFile) -> Validated {
     let root = KeyPath::root();
     unknown_keys(
         &mut v.findings,
+        &mut v.tolerated,
         &root,
         &file.extensions,
         TOP_KEYS,
@@ -177,6 +182,7 @@ pub(super) fn validate(file: &ComposeFile) -> Validated {
     for (name, volume) in &file.volumes {
         unknown_keys(
             &mut v.findings,
+            &mut v.tolerated,
             &root.key("volumes").key(name),
             &volume.extensions,
             TOP_VOLUME_KEYS,
@@ -186,6 +192,7 @@ pub(super) fn validate(file: &ComposeFile) -> Validated {
     for (name, network) in &file.networks {
         unknown_keys(
             &mut v.findings,
+            &mut v.tolerated,
             &root.key("networks").key(name),
             &network.extensions,
             TOP_NETWORK_KEYS,
@@ -196,6 +203,7 @@ pub(super) fn validate(file: &ComposeFile) -> Validated {
         let path = root.key("secrets").key(name);
         unknown_keys(
             &mut v.findings,
+            &mut v.tolerated,
             &path,
             &secret.extensions,
             TOP_SECRET_KEYS,
@@ -229,8 +237,10 @@ fn check_service(
     path: &KeyPath,
 ) {
     let findings = &mut v.findings;
+    let tolerated = &mut v.tolerated;
     unknown_keys(
         findings,
+        tolerated,
         path,
         &service.extensions,
         SERVICE_KEYS,
@@ -258,6 +268,7 @@ fn check_service(
     if let Some(build) = &service.build {
         unknown_keys(
             findings,
+            tolerated,
             &path.key("build"),
             &build.extensions,
             BUILD_KEYS,
@@ -280,11 +291,13 @@ fn check_service(
         );
     }
 
-    check_networking(findings, service, path);
+    check_networking(findings, tolerated, service, path);
+    check_audit_only_keys(tolerated, service, path);
 
     for (i, port) in service.ports.iter().enumerate() {
         unknown_keys(
             findings,
+            tolerated,
             &path.key("ports").index(i),
             &port.extensions,
             PORT_KEYS,
@@ -295,6 +308,7 @@ fn check_service(
         let item = path.key("volumes").index(i);
         unknown_keys(
             findings,
+            tolerated,
             &item,
             &mount.extensions,
             VOLUME_MOUNT_KEYS,
@@ -309,6 +323,7 @@ fn check_service(
         let item = path.key("secrets").index(i);
         unknown_keys(
             findings,
+            tolerated,
             &item,
             &secret.extensions,
             SERVICE_SECRET_KEYS,
@@ -376,7 +391,14 @@ fn check_service(
     }
     if let Some(health) = &service.healthcheck {
         let hpath = path.key("healthcheck");
-        unknown_keys(findings, &hpath, &health.extensions, HEALTHCHECK_KEYS, &[]);
+        unknown_keys(
+            findings,
+            tolerated,
+            &hpath,
+            &health.extensions,
+            HEALTHCHECK_KEYS,
+            &[],
+        );
         if let Some(test) = &health.test {
             let valid = match test.first().map(String::as_str) {
                 Some("NONE") => test.len() == 1,
@@ -396,6 +418,7 @@ fn check_service(
         let dpath = path.key("depends_on").key(dep);
         unknown_keys(
             findings,
+            tolerated,
             &dpath,
             &dependency.extensions,
             DEPENDENCY_KEYS,
@@ -438,7 +461,14 @@ fn check_service(
     }
     if let Some(logging) = &service.logging {
         let lpath = path.key("logging");
-        unknown_keys(findings, &lpath, &logging.extensions, LOGGING_KEYS, &[]);
+        unknown_keys(
+            findings,
+            tolerated,
+            &lpath,
+            &logging.extensions,
+            LOGGING_KEYS,
+            &[],
+        );
         if let Some(size) = logging.options.get("max-size")
             && let Err(problem) = parse_size(size)
         {
@@ -462,7 +492,12 @@ fn check_service(
     v.services.insert(name.to_owned(), ext);
 }
 
-fn check_networking(findings: &mut Vec<Finding>, service: &Service, path: &KeyPath) {
+fn check_networking(
+    findings: &mut Vec<Finding>,
+    tolerated: &mut Vec<Finding>,
+    service: &Service,
+    path: &KeyPath,
+) {
     let mode = service.network_mode.as_deref();
     if let Some(mode) = mode {
         let valid = matches!(mode, "host" | "bridge" | "none")
@@ -488,7 +523,7 @@ fn check_networking(findings: &mut Vec<Finding>, service: &Service, path: &KeyPa
         }
     }
     if mode == Some("host") && !service.ports.is_empty() {
-        findings.push(Finding {
+        tolerated.push(Finding {
             path: path.key("ports"),
             problem: "`ports` has no effect with `network_mode: host`: the container shares the host's network \
                       stack, so the engine discards published ports (with only a warning) and docker-compose \
@@ -558,6 +593,58 @@ fn check_tmpfs(findings: &mut Vec<Finding>, entry: &str, path: &KeyPath) {
     }
 }
 
+/// Keys the model reads for `stackctl audit` but `up` does not apply: set
+/// to anything but their harmless default, `up` refuses the file rather
+/// than run a container that differs from it.
+fn check_audit_only_keys(tolerated: &mut Vec<Finding>, service: &Service, path: &KeyPath) {
+    let mut set: Vec<(&str, String)> = Vec::new();
+    if service.privileged {
+        set.push(("privileged", "true".to_owned()));
+    }
+    for (key, value) in [
+        ("pid", &service.pid),
+        ("ipc", &service.ipc),
+        ("uts", &service.uts),
+        ("userns_mode", &service.userns_mode),
+        ("cgroup_parent", &service.cgroup_parent),
+    ] {
+        if let Some(value) = value {
+            set.push((key, value.clone()));
+        }
+    }
+    if !service.devices.is_empty() {
+        set.push(("devices", format!("{} device(s)", service.devices.len())));
+    }
+    if !service.sysctls.is_empty() {
+        set.push(("sysctls", format!("{} setting(s)", service.sysctls.0.len())));
+    }
+    if let Some(shares) = service.cpu_shares {
+        set.push(("cpu_shares", shares.to_string()));
+    }
+    for (key, value) in set {
+        tolerated.push(Finding {
+            path: path.key(key),
+            problem: format!(
+                "`{key}: {value}` is read by `stackctl audit`, but `stackctl up` does not apply it"
+            ),
+            fix: format!(
+                "remove `{key}` (run `stackctl audit` to see what it would weaken), or run this file with docker compose"
+            ),
+        });
+    }
+    for (i, mount) in service.volumes.iter().enumerate() {
+        if let Some(propagation) = &mount.propagation {
+            tolerated.push(Finding {
+                path: path.key("volumes").index(i),
+                problem: format!(
+                    "bind propagation `{propagation}` is read by `stackctl audit`, but `stackctl up` does not apply it"
+                ),
+                fix: "remove the propagation mode; the engine's default is `rprivate`".to_owned(),
+            });
+        }
+    }
+}
+
 /// Reports dependency cycles once each, naming the whole circle.
 fn check_dependency_cycles(findings: &mut Vec<Finding>, file: &ComposeFile) {
     #[derive(Clone, Copy, PartialEq)]
@@ -619,18 +706,22 @@ fn check_dependency_cycles(findings: &mut Vec<Finding>, file: &ComposeFile) {
 /// Reports every key in `extensions` that is not an `x-` extension.
 fn unknown_keys(
     findings: &mut Vec<Finding>,
+    tolerated: &mut Vec<Finding>,
     path: &KeyPath,
     extensions: &Extensions,
     known: &[&str],
     unsupported: &[&str],
 ) {
     for key in extensions.keys().filter(|k| !k.starts_with("x-")) {
-        let (problem, fix) = if unsupported.contains(&key.as_str()) {
-            (
-                format!("`{key}` is a Compose key that stackctl does not support"),
-                "remove it, or rename it to `x-...` to keep it for other tools".to_owned(),
-            )
-        } else {
+        if unsupported.contains(&key.as_str()) {
+            tolerated.push(Finding {
+                path: path.key(key.clone()),
+                problem: format!("`{key}` is a Compose key that stackctl does not support"),
+                fix: "remove it, or rename it to `x-...` to keep it for other tools".to_owned(),
+            });
+            continue;
+        }
+        let (problem, fix) = {
             let fix = match suggestion(key, known) {
                 hint if !hint.is_empty() => format!("{hint}(extensions must start with `x-`)"),
                 _ => format!(

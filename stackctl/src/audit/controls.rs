@@ -1,0 +1,158 @@
+//! Compensating controls: the hardening that makes up for an accepted risk
+//! (host networking above all), computed from the same facts the checks
+//! judge, so the report lists what is in place, not what a comment claims.
+
+use super::subject::{Subject, uid_of};
+
+/// One control, by the name `x-stackctl.accept[].controls` uses.
+#[derive(Debug, Clone, Copy)]
+pub struct Control {
+    pub name: &'static str,
+    /// Describes the control as found, or says why it is not in place.
+    judge: fn(&Subject) -> Result<String, String>,
+}
+
+impl Control {
+    /// `Ok(description)` when in place, `Err(why not)` otherwise.
+    pub fn judge(&self, subject: &Subject) -> Result<String, String> {
+        (self.judge)(subject)
+    }
+}
+
+/// Every control the audit knows, in report order.
+pub const CONTROLS: &[Control] = &[
+    Control {
+        name: "cap-drop-all",
+        judge: |s| {
+            if !s.cap_drop.iter().any(|c| c == "ALL") || s.privileged {
+                return Err("capabilities are not dropped (`cap_drop: [ALL]`)".to_owned());
+            }
+            Ok(if s.cap_add.is_empty() {
+                "no capabilities (cap_drop ALL)".to_owned()
+            } else {
+                format!("cap_drop ALL, adding only {}", s.cap_add.join(", "))
+            })
+        },
+    },
+    Control {
+        name: "no-new-privileges",
+        judge: |s| {
+            s.security_opt
+                .iter()
+                .any(|o| o.starts_with("no-new-privileges") && !o.ends_with("false"))
+                .then(|| "no-new-privileges".to_owned())
+                .ok_or_else(|| "no `no-new-privileges`".to_owned())
+        },
+    },
+    Control {
+        name: "read-only-rootfs",
+        judge: |s| {
+            s.read_only
+                .then(|| "read-only root filesystem".to_owned())
+                .ok_or_else(|| "the root filesystem is writable".to_owned())
+        },
+    },
+    Control {
+        name: "non-root-user",
+        judge: |s| match s.user.as_deref() {
+            Some(user) if uid_of(user) != Some(0) => Ok(format!("runs as {user}, not root")),
+            Some(user) => Err(format!("runs as root (`{user}`)")),
+            None => Err("no user is set: root unless the image says otherwise".to_owned()),
+        },
+    },
+    Control {
+        name: "egress-policy",
+        judge: |s| match &s.egress {
+            Some(rules) if rules.is_empty() => Ok(format!(
+                "egress: no connections allowed ({})",
+                s.egress_source
+            )),
+            Some(rules) => Ok(format!(
+                "egress only to {} ({})",
+                rules
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                s.egress_source
+            )),
+            None => Err(format!("no egress policy ({})", s.egress_source)),
+        },
+    },
+    Control {
+        name: "seccomp-default",
+        judge: |s| {
+            if s.privileged
+                || s.security_opt
+                    .iter()
+                    .any(|o| o.starts_with("seccomp") && o.ends_with("unconfined"))
+            {
+                Err("the default seccomp profile is off".to_owned())
+            } else {
+                Ok("the engine's default seccomp profile".to_owned())
+            }
+        },
+    },
+    Control {
+        name: "declared-binds",
+        judge: |s| {
+            if s.declared_listen.is_none() {
+                return Err("no `x-stackctl.listen`".to_owned());
+            }
+            let mut parts = Vec::new();
+            for e in s.exposures.iter().filter(|e| !e.published) {
+                if e.on_every_interface() {
+                    match &s.lan {
+                        Some(_) => parts.push(format!("{} (declared for the LAN)", e.describe())),
+                        None => {
+                            return Err(format!("binds {} without `x-stackctl.lan`", e.describe()));
+                        }
+                    }
+                } else if e.ip.is_loopback() {
+                    parts.push(format!("{} (loopback)", e.describe()));
+                } else {
+                    parts.push(e.describe());
+                }
+            }
+            Ok(format!("binds {}", parts.join(", ")))
+        },
+    },
+    Control {
+        name: "resource-limits",
+        judge: |s| {
+            let mut missing = Vec::new();
+            if s.memory.is_none_or(|m| m <= 0) {
+                missing.push("memory");
+            }
+            if s.pids_limit.is_none_or(|p| p <= 0) {
+                missing.push("pids");
+            }
+            if s.nano_cpus.is_none_or(|c| c <= 0) && s.cpu_shares.is_none_or(|c| c <= 0) {
+                missing.push("cpu");
+            }
+            if missing.is_empty() {
+                Ok("memory, CPU and PIDs limits".to_owned())
+            } else {
+                Err(format!("no {} limit", missing.join(", ")))
+            }
+        },
+    },
+];
+
+/// The control named `name`.
+pub fn find(name: &str) -> Option<&'static Control> {
+    CONTROLS.iter().find(|c| c.name == name)
+}
+
+/// Every control judged on `subject`: (in place, missing), each described.
+pub fn judge_all(subject: &Subject) -> (Vec<String>, Vec<String>) {
+    let mut in_place = Vec::new();
+    let mut missing = Vec::new();
+    for control in CONTROLS {
+        match control.judge(subject) {
+            Ok(found) => in_place.push(found),
+            Err(why) => missing.push(format!("{}: {why}", control.name)),
+        }
+    }
+    (in_place, missing)
+}

@@ -1,0 +1,357 @@
+//! The facts the checks judge, one [`Subject`] per service, in one shape
+//! whether they come from the Compose file (static) or from the engine and
+//! the kernel (live). Each fact remembers the Compose key it is written
+//! under, so a finding can point at the line.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+
+use crate::compose::extension::{EgressRule, Endpoint};
+use crate::compose::model::Restart;
+use crate::compose::positions::KeyPath;
+use crate::compose::{Project, Service};
+
+/// A mount of the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountFact {
+    /// `bind`, `volume` or `tmpfs`.
+    pub kind: String,
+    /// The host path of a bind mount, the volume name of a volume.
+    pub source: Option<String>,
+    pub target: String,
+    pub read_only: bool,
+    /// `shared`, `rshared`, ... as configured (`None`: the default).
+    pub propagation: Option<String>,
+    pub key: KeyPath,
+}
+
+/// Something reachable on a host address: a socket of a host-network
+/// service, or a published port of a bridged one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exposure {
+    /// The host address it is bound to (`0.0.0.0` or `::` for all).
+    pub ip: IpAddr,
+    /// The host port; `None` for a published port the engine picks.
+    pub host_port: Option<u16>,
+    /// The port the service itself listens on.
+    pub port: u16,
+    /// The protocol, when declared (`x-stackctl.listen`'s scheme).
+    pub scheme: Option<String>,
+    /// True for a published port (`ports:`), false for a host-network bind.
+    pub published: bool,
+    pub key: KeyPath,
+}
+
+impl Exposure {
+    /// Reachable from other hosts (not loopback only).
+    pub fn beyond_loopback(&self) -> bool {
+        !self.ip.is_loopback()
+    }
+
+    pub fn on_every_interface(&self) -> bool {
+        self.ip.is_unspecified()
+    }
+
+    /// `0.0.0.0:3000`, `[::1]:8888`, `0.0.0.0:random->80`.
+    pub fn describe(&self) -> String {
+        let ip = match self.ip {
+            IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        match (self.published, self.host_port) {
+            (true, Some(host)) => format!("{ip}:{host}->{}", self.port),
+            (true, None) => format!("{ip}:(any)->{}", self.port),
+            (false, _) => format!("{ip}:{}", self.port),
+        }
+    }
+}
+
+/// The health check the container runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// Nothing declared anywhere we can see.
+    Unknown,
+    /// Declared and disabled (`disable: true`, `NONE`).
+    Disabled,
+    Test(Vec<String>),
+}
+
+/// Everything the checks need to know about one service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subject {
+    pub service: String,
+    /// The image reference (`name:tag`, `name@sha256:...`, or an image ID).
+    pub image: Option<String>,
+    /// Built locally by stackctl, whose lock file pins the image ID.
+    pub built_locally: bool,
+    pub privileged: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub security_opt: Vec<String>,
+    pub read_only: bool,
+    /// The user the processes run as (`None`: the image's default, root
+    /// unless the image says otherwise and we could not tell).
+    pub user: Option<String>,
+    /// Where `user` was found: `user` (Compose), `Dockerfile USER`, `engine`.
+    pub user_source: &'static str,
+    pub network_mode: Option<String>,
+    pub pid: Option<String>,
+    pub ipc: Option<String>,
+    pub uts: Option<String>,
+    pub userns: Option<String>,
+    pub cgroup_parent: Option<String>,
+    pub devices: Vec<String>,
+    pub mounts: Vec<MountFact>,
+    /// Published ports exactly as written (`ports:`), also under the host
+    /// network where the engine discards them.
+    pub ports_written: usize,
+    /// A published range such as `8000-8100`.
+    pub port_ranges: Vec<String>,
+    pub exposures: Vec<Exposure>,
+    /// Declared listen addresses (`x-stackctl.listen`).
+    pub declared_listen: Option<Vec<Endpoint>>,
+    pub memory: Option<i64>,
+    pub nano_cpus: Option<i64>,
+    pub cpu_shares: Option<i64>,
+    pub pids_limit: Option<i64>,
+    pub restart: Option<Restart>,
+    /// The container's health check (Compose's, else the image's).
+    pub health: Health,
+    /// The image's own HEALTHCHECK: `Some(true)` present, `Some(false)`
+    /// absent, `None` when it cannot be told (an image not built here).
+    pub image_health: Option<bool>,
+    /// Entrypoint and command words.
+    pub command: Vec<String>,
+    /// Environment entries with a value.
+    pub environment: BTreeMap<String, String>,
+    /// The egress allowlist in force: declared (static) or installed (live).
+    pub egress: Option<Vec<EgressRule>>,
+    /// Where the egress policy comes from, for the report.
+    pub egress_source: &'static str,
+    /// `x-stackctl.lan`: why the service serves the LAN.
+    pub lan: Option<String>,
+}
+
+impl Subject {
+    pub fn on_host_network(&self) -> bool {
+        self.network_mode.as_deref() == Some("host")
+    }
+
+    /// A service key relative to the service (`network_mode`, `volumes[0]`).
+    pub fn key(name: &str) -> KeyPath {
+        KeyPath::root().key(name)
+    }
+}
+
+/// The uid of a `user` value when it is numeric or `root`.
+pub fn uid_of(user: &str) -> Option<u32> {
+    let name = user.split(':').next().unwrap_or_default();
+    if name == "root" {
+        return Some(0);
+    }
+    name.parse().ok()
+}
+
+/// The last `USER` and whether there is a `HEALTHCHECK` (other than `NONE`)
+/// in a Dockerfile's text.
+pub fn dockerfile_facts(text: &str) -> (Option<String>, bool) {
+    let mut user = None;
+    let mut health = false;
+    for line in text.lines().map(str::trim) {
+        let mut words = line.split_whitespace();
+        match words.next().map(str::to_ascii_uppercase).as_deref() {
+            Some("USER") => user = words.next().map(str::to_owned),
+            Some("HEALTHCHECK") => {
+                health = !words.next().is_some_and(|w| w.eq_ignore_ascii_case("NONE"));
+            }
+            Some("FROM") => {
+                // A new stage starts from its base's defaults.
+                user = None;
+                health = false;
+            }
+            _ => {}
+        }
+    }
+    (user, health)
+}
+
+/// The facts of `name` as the Compose file declares them.
+pub fn from_compose(project: &Project, name: &str, service: &Service) -> Subject {
+    let extension = project.extensions.get(name).cloned().unwrap_or_default();
+    let dockerfile = service.build.as_ref().and_then(|build| {
+        let context = project.resolve(&build.context);
+        let file = build.dockerfile.as_deref().unwrap_or("Dockerfile");
+        std::fs::read_to_string(context.join(Path::new(file))).ok()
+    });
+    let (image_user, image_health) = match &dockerfile {
+        Some(text) => {
+            let (user, health) = dockerfile_facts(text);
+            (user, Some(health))
+        }
+        None => (None, None),
+    };
+    let (user, user_source) = match (&service.user, image_user) {
+        (Some(user), _) => (Some(user.clone()), "user"),
+        (None, Some(user)) => (Some(user), "Dockerfile USER"),
+        (None, None) => (None, "image default"),
+    };
+    let health = match &service.healthcheck {
+        Some(h) if h.disable => Health::Disabled,
+        Some(h) => match &h.test {
+            Some(test) if test.first().map(String::as_str) == Some("NONE") => Health::Disabled,
+            Some(test) => Health::Test(test.clone()),
+            None if image_health == Some(true) => Health::Test(vec!["(image)".to_owned()]),
+            None => Health::Unknown,
+        },
+        None if image_health == Some(true) => Health::Test(vec!["(image)".to_owned()]),
+        None => Health::Unknown,
+    };
+    let host = service.network_mode.as_deref() == Some("host");
+    let mut exposures = Vec::new();
+    let mut port_ranges = Vec::new();
+    for (i, port) in service.ports.iter().enumerate() {
+        let key = Subject::key("ports").index(i);
+        if let Some(published) = &port.published
+            && published.contains('-')
+        {
+            port_ranges.push(published.clone());
+        }
+        if host {
+            continue; // discarded by the engine; reported by `host-ports`
+        }
+        let ip = port
+            .host_ip
+            .as_deref()
+            .and_then(|ip| ip.parse().ok())
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        exposures.push(Exposure {
+            ip,
+            host_port: port.published.as_deref().and_then(|p| p.parse().ok()),
+            port: port.target,
+            scheme: None,
+            published: true,
+            key,
+        });
+    }
+    if host {
+        for (i, endpoint) in extension.listen.iter().enumerate() {
+            exposures.push(Exposure {
+                ip: endpoint.addr.ip(),
+                host_port: Some(endpoint.addr.port()),
+                port: endpoint.addr.port(),
+                scheme: Some(endpoint.scheme.clone()),
+                published: false,
+                key: Subject::key("x-stackctl").key("listen").index(i),
+            });
+        }
+    }
+    let mut command = Vec::new();
+    if let Some(entrypoint) = &service.entrypoint {
+        command.extend(entrypoint.0.iter().cloned());
+    }
+    if let Some(cmd) = &service.command {
+        command.extend(cmd.0.iter().cloned());
+    }
+    Subject {
+        service: name.to_owned(),
+        image: service.image.clone(),
+        built_locally: service.build.is_some(),
+        privileged: service.privileged,
+        cap_add: service.cap_add.iter().map(|c| normalize_cap(c)).collect(),
+        cap_drop: service.cap_drop.iter().map(|c| normalize_cap(c)).collect(),
+        security_opt: service.security_opt.clone(),
+        read_only: service.read_only,
+        user,
+        user_source,
+        network_mode: service.network_mode.clone(),
+        pid: service.pid.clone(),
+        ipc: service.ipc.clone(),
+        uts: service.uts.clone(),
+        userns: service.userns_mode.clone(),
+        cgroup_parent: service.cgroup_parent.clone(),
+        devices: service.devices.iter().map(|d| d.0.clone()).collect(),
+        mounts: service
+            .volumes
+            .iter()
+            .enumerate()
+            .map(|(i, m)| MountFact {
+                kind: m.kind.clone(),
+                source: m.source.as_deref().map(|s| match m.kind.as_str() {
+                    "bind" => bind_source(project, s),
+                    _ => s.to_owned(),
+                }),
+                target: m.target.clone(),
+                read_only: m.read_only,
+                propagation: m.propagation.clone(),
+                key: Subject::key("volumes").index(i),
+            })
+            .collect(),
+        ports_written: service.ports.len(),
+        port_ranges,
+        exposures,
+        declared_listen: (!extension.listen.is_empty()).then(|| extension.listen.clone()),
+        memory: service.mem_limit.map(|m| m.0 as i64),
+        nano_cpus: service.cpus.map(|c| (c.0 * 1e9) as i64),
+        cpu_shares: service.cpu_shares,
+        pids_limit: service.pids_limit,
+        restart: service.restart,
+        health,
+        image_health,
+        command,
+        environment: service
+            .environment
+            .0
+            .iter()
+            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
+            .collect(),
+        egress: extension.egress.clone(),
+        egress_source: "x-stackctl.egress, enforced by `stackctl up`'s firewall",
+        lan: extension.lan.clone(),
+    }
+}
+
+/// A bind source as the host sees it: absolute paths stay, relative ones are
+/// resolved against the file's directory.
+fn bind_source(project: &Project, source: &str) -> String {
+    if source.starts_with('/') {
+        source.to_owned()
+    } else if source.starts_with('~') {
+        source.to_owned()
+    } else {
+        project.resolve(source).to_string_lossy().into_owned()
+    }
+}
+
+/// `cap_net_admin`, `CAP_NET_ADMIN` and `NET_ADMIN` are the same capability.
+pub fn normalize_cap(cap: &str) -> String {
+    let upper = cap.to_ascii_uppercase();
+    upper.strip_prefix("CAP_").unwrap_or(&upper).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dockerfiles_yield_their_last_user_and_healthcheck() {
+        let text =
+            "FROM a AS build\nUSER 1\nFROM scratch\nUSER 10010:10010\nHEALTHCHECK CMD [\"x\"]\n";
+        assert_eq!(
+            dockerfile_facts(text),
+            (Some("10010:10010".to_owned()), true)
+        );
+        assert_eq!(
+            dockerfile_facts("FROM x\nHEALTHCHECK NONE\n"),
+            (None, false)
+        );
+    }
+
+    #[test]
+    fn users_name_their_uid() {
+        assert_eq!(uid_of("10001:10001"), Some(10001));
+        assert_eq!(uid_of("root"), Some(0));
+        assert_eq!(uid_of("0:0"), Some(0));
+        assert_eq!(uid_of("mysql"), None);
+    }
+}
