@@ -210,6 +210,9 @@ pub fn check(bind: SocketAddr) -> Result<String, String> {
     if answer[0] == b'?' {
         Ok(format!("{target} echoes"))
     } else {
-        Err(format!("{target} answered {:?} instead of the echo", answer[0]))
+        Err(format!(
+            "{target} answered {:?} instead of the echo",
+            answer[0]
+        ))
     }
 }

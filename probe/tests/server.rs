@@ -11,7 +11,9 @@ fn start() -> probe::Server {
 
 fn connect(server: &probe::Server, mode: u8) -> TcpStream {
     let mut stream = TcpStream::connect(server.local_addr()).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     stream.write_all(&[mode]).unwrap();
     stream
 }

@@ -277,6 +277,76 @@ async fn run_build(
     Ok(())
 }
 
+/// A shell-less image of one workspace binary that is not a service of the
+/// stack (the bench's `probe`): the same compile-and-stage path as the
+/// services' images, with a Dockerfile written here (`FROM scratch`, the
+/// staged root, `account`, the binary as entry point). Cached by fingerprint
+/// like every other image.
+pub async fn build_binary_image(
+    docker: &Docker,
+    workspace: &Path,
+    bin: &str,
+    account: &binary::Account,
+    tag: &str,
+    progress: &Progress,
+) -> anyhow::Result<Built> {
+    let _lock = BuildLock::acquire().await?;
+    progress.println(&format!("{bin}: compiling `{bin}` (cargo build --release)"));
+    let executable = binary::compile(workspace, bin)?;
+    let dockerfile = format!(
+        "FROM scratch\nCOPY rootfs/ /\nUSER {uid}:{gid}\nENTRYPOINT [\"{path}\"]\n",
+        uid = account.uid,
+        gid = account.gid,
+        path = binary::binary_path_in_image(bin)
+    );
+    let mut context = Context::default();
+    context.add_file("Dockerfile", dockerfile.into_bytes(), 0o644);
+    binary::stage(&mut context, &executable, bin, account)?;
+    let tar = context.to_tar()?;
+    let fingerprint = context::fingerprint([tar.as_slice()]);
+    if let Ok(existing) = docker.inspect_image(tag).await
+        && existing
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.as_ref())
+            .and_then(|l| l.get(FINGERPRINT_LABEL))
+            == Some(&fingerprint)
+    {
+        let id = existing.id.unwrap_or_default();
+        progress.println(&format!("✔ {bin}: {tag} is up to date ({})", short_id(&id)));
+        return Ok(Built {
+            service: bin.to_owned(),
+            image: tag.to_owned(),
+            id,
+            rebuilt: false,
+        });
+    }
+    let task = progress.task(bin);
+    task.step(&format!("building {tag}"));
+    let labels = HashMap::from([(FINGERPRINT_LABEL.to_owned(), fingerprint)]);
+    let options = BuildImageOptionsBuilder::default()
+        .dockerfile("Dockerfile")
+        .t(tag)
+        .rm(true)
+        .forcerm(true)
+        .labels(&labels)
+        .build();
+    if let Err(err) = run_build(docker, options, tar, &task).await {
+        task.fail(&format!("building {tag} failed"));
+        return Err(err.context(format!("the image of `{bin}` could not be built")));
+    }
+    let id = base::local_id(docker, tag)
+        .await?
+        .with_context(|| format!("{tag} was built but is not listed"))?;
+    task.finish(&format!("built {tag} ({})", short_id(&id)));
+    Ok(Built {
+        service: bin.to_owned(),
+        image: tag.to_owned(),
+        id,
+        rebuilt: true,
+    })
+}
+
 /// The images a Dockerfile builds `FROM`, other than `scratch` and its own stages.
 pub fn base_images(dockerfile: &str) -> Vec<String> {
     let mut stages = Vec::new();

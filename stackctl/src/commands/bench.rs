@@ -1,0 +1,81 @@
+//! `stackctl bench`: the flags turned into bench options, the run, and the
+//! result as a table or JSON on stdout and, if asked, an SVG chart.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+
+use crate::bench::{self, Options};
+use crate::cli::TableFormat;
+use crate::compose::Project;
+use crate::engine;
+use crate::progress::Progress;
+
+/// The flags of `stackctl bench`.
+pub(crate) struct Flags {
+    pub(crate) quick: bool,
+    pub(crate) rounds: Option<u64>,
+    pub(crate) round_trips: Option<u64>,
+    pub(crate) seconds: Option<f64>,
+    pub(crate) connections: u64,
+    pub(crate) streams: u64,
+    pub(crate) format: TableFormat,
+    pub(crate) svg: Option<PathBuf>,
+}
+
+impl Flags {
+    fn options(&self) -> anyhow::Result<Options> {
+        let mut options = if self.quick {
+            Options::quick()
+        } else {
+            Options::full()
+        };
+        if let Some(rounds) = self.rounds {
+            options.rounds = rounds as usize;
+        }
+        if let Some(round_trips) = self.round_trips {
+            options.round_trips = round_trips;
+            options.warmup_round_trips = options.warmup_round_trips.min(round_trips / 10).max(10);
+        }
+        if let Some(seconds) = self.seconds {
+            if !(0.05..=60.0).contains(&seconds) {
+                bail!("--seconds {seconds} is out of range; give 0.05 to 60");
+            }
+            let measured = Duration::from_secs_f64(seconds);
+            options.http_duration = measured;
+            options.bulk_duration = measured;
+            options.http_warmup = options.http_warmup.min(measured);
+        }
+        options.connections = self.connections as usize;
+        options.streams = self.streams as usize;
+        Ok(options)
+    }
+}
+
+pub(crate) async fn run(
+    project: &Project,
+    session: Option<String>,
+    flags: Flags,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let options = flags.options()?;
+    let docker = engine::connect().await?;
+    // Unique beside a running stack, other benches and tests; `-p` names it.
+    let session = session.unwrap_or_else(|| format!("stackctl-bench-{}", std::process::id()));
+    // Plain lines, not spinners: a spinner's redraws would take CPU from
+    // the measurement on a small machine.
+    let progress = Progress::plain();
+    let report = bench::run(&docker, project, &session, &options, &progress).await?;
+    if let Some(path) = &flags.svg {
+        std::fs::write(path, bench::svg::render(&report))
+            .with_context(|| format!("cannot write the chart to {}", path.display()))?;
+        progress.println(&format!("bench: chart written to {}", path.display()));
+    }
+    match flags.format {
+        TableFormat::Table => bench::table::write(&report, out)?,
+        TableFormat::Json => writeln!(out, "{}", bench::json::to_string(&report)?)?,
+    }
+    Ok(())
+}
