@@ -110,6 +110,34 @@ pub enum Command {
         /// The services to pin (default: all).
         services: Vec<String>,
     },
+    /// Check the stack against the CIS Docker Benchmark and host-network pitfalls.
+    ///
+    /// Reads any Compose file, also one `up` would refuse, and judges each
+    /// service on the CIS Docker Benchmark v1.6.0 container checks (4.1, 4.6,
+    /// 5.2 to 5.32) and on the pitfalls of the host network: published ports
+    /// the engine discards, 0.0.0.0 binds of services that do not declare
+    /// `x-stackctl.lan`, empty notebook or admin tokens, plaintext protocols,
+    /// databases beyond loopback, ports below 1024, the Docker socket, no
+    /// egress policy. With `--live` it judges the running containers instead:
+    /// the engine's inspect data, and the sockets listening in the host's
+    /// network namespace compared with `x-stackctl.listen`. A deliberate risk
+    /// is accepted in `x-stackctl.accept` with a reason; it is still
+    /// reported, with the compensating controls found in place. Exits
+    /// non-zero when an open finding reaches `--fail-on`.
+    Audit {
+        /// Audit the project's running containers instead of the file alone.
+        #[arg(long)]
+        live: bool,
+        /// Output format: for people, JSON, or SARIF 2.1.0 for code scanning.
+        #[arg(long, value_enum, default_value_t = AuditFormat::Human)]
+        format: AuditFormat,
+        /// Fail when an open (not accepted) finding is at least this severe.
+        #[arg(long, value_enum, default_value_t = FailOn::Medium)]
+        fail_on: FailOn,
+        /// List the checks and the controls an acceptance can rely on, and exit.
+        #[arg(long)]
+        list_checks: bool,
+    },
 }
 
 /// Output formats of `config`.
@@ -124,6 +152,28 @@ pub enum Format {
 pub enum TableFormat {
     Table,
     Json,
+}
+
+/// Output formats of `audit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    /// Grouped by service, with severity and the fix in one line.
+    Human,
+    Json,
+    /// SARIF 2.1.0, for code-scanning views.
+    Sarif,
+}
+
+/// The `--fail-on` threshold of `audit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+    /// Never fail; only report.
+    None,
 }
 
 #[cfg(test)]

@@ -7,8 +7,11 @@
 //! container configuration; [`stack`] runs a project (`up`, `down`, `ps`,
 //! `logs`) with [`firewall`], [`pins`], [`secrets`] and [`listeners`];
 //! [`engine`] connects to Docker; [`testbed`] runs private copies of the
-//! stack's services for tests and benchmarks.
+//! stack's services for tests and benchmarks; [`audit`] judges any Compose
+//! file, or the running stack, on the CIS Docker Benchmark and the pitfalls
+//! of host networking.
 
+pub mod audit;
 pub mod cli;
 mod commands;
 pub mod compose;
@@ -31,6 +34,10 @@ use compose::Project;
 
 /// Runs one stackctl command, writing its result to `out`.
 pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
+    // The audit reads files `up` would refuse, so it loads its own.
+    if let Command::Audit { .. } = cli.command {
+        return commands::audit::run(cli, out).await;
+    }
     let mut project = Project::load(&cli.file)?;
     for warning in &project.warnings {
         eprintln!("warning: {warning}");
@@ -59,5 +66,6 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             tail,
         } => commands::logs::run(&project, &services, follow, &tail, out).await,
         Command::Lock { services } => commands::lock::run(&project, &services, out).await,
+        Command::Audit { .. } => unreachable!("dispatched before the file is loaded"),
     }
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand; each turns parsed arguments into calls on the
 //! library and writes its result to the given output.
 
+pub(crate) mod audit;
 pub(crate) mod build;
 pub(crate) mod config;
 pub(crate) mod down;
