@@ -314,9 +314,7 @@ pub fn from_compose(project: &Project, name: &str, service: &Service) -> Subject
 /// A bind source as the host sees it: absolute paths stay, relative ones are
 /// resolved against the file's directory.
 fn bind_source(project: &Project, source: &str) -> String {
-    if source.starts_with('/') {
-        source.to_owned()
-    } else if source.starts_with('~') {
+    if source.starts_with(['/', '~']) {
         source.to_owned()
     } else {
         project.resolve(source).to_string_lossy().into_owned()
