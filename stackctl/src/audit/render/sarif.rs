@@ -62,7 +62,13 @@ fn result(finding: &Finding) -> Value {
         result["ruleIndex"] = json!(index);
     }
     if let Some(location) = &finding.location {
-        let mut physical = json!({ "artifactLocation": { "uri": location.file } });
+        // A relative path is a relative URI reference; an absolute one needs its scheme.
+        let uri = if location.file.starts_with('/') {
+            format!("file://{}", location.file)
+        } else {
+            location.file.clone()
+        };
+        let mut physical = json!({ "artifactLocation": { "uri": uri } });
         if let Some(line) = location.line {
             physical["region"] = json!({ "startLine": line });
         }
