@@ -12,6 +12,7 @@
 //! of host networking.
 
 pub mod audit;
+pub mod bench;
 pub mod cli;
 mod commands;
 pub mod compose;
@@ -26,6 +27,7 @@ pub mod progress;
 pub mod secrets;
 pub mod stack;
 pub mod testbed;
+pub mod verify;
 
 use std::io::Write;
 
@@ -67,5 +69,30 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         } => commands::logs::run(&project, &services, follow, &tail, out).await,
         Command::Lock { services } => commands::lock::run(&project, &services, out).await,
         Command::Audit { .. } => unreachable!("dispatched before the file is loaded"),
+        Command::Bench {
+            quick,
+            rounds,
+            round_trips,
+            seconds,
+            connections,
+            streams,
+            hold,
+            format,
+            svg,
+        } => {
+            let flags = commands::bench::Flags {
+                quick,
+                rounds,
+                round_trips,
+                seconds,
+                connections,
+                streams,
+                hold,
+                format,
+                svg,
+            };
+            commands::bench::run(&project, cli.project_name.clone(), flags, out).await
+        }
+        Command::Verify { format } => commands::verify::run(&project, format, out).await,
     }
 }

@@ -2,6 +2,7 @@
 //! library and writes its result to the given output.
 
 pub(crate) mod audit;
+pub(crate) mod bench;
 pub(crate) mod build;
 pub(crate) mod config;
 pub(crate) mod down;
@@ -9,3 +10,4 @@ pub(crate) mod lock;
 pub(crate) mod logs;
 pub(crate) mod ps;
 pub(crate) mod up;
+pub(crate) mod verify;
