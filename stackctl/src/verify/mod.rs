@@ -152,7 +152,7 @@ async fn reachability(project: &Project, containers: &[Existing], checks: &mut V
             detail,
         });
     }
-    for (service, _) in &project.model.services {
+    for service in project.model.services.keys() {
         if let Some(check) = upstream::check(project, service).await {
             checks.push(check);
         }

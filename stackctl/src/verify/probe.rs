@@ -229,7 +229,11 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             let (mut socket, _) = listener.accept().await.unwrap();
+            // Read the request first: closing with unread data would reset.
+            let mut request = [0u8; 1024];
+            let _ = socket.read(&mut request).await;
             socket.write_all(b"hello\r\n").await.unwrap();
+            socket.shutdown().await.unwrap();
         });
         let err = http_get(addr, "/healthz").await.unwrap_err();
         assert!(format!("{err:#}").contains("not an HTTP answer"), "{err:#}");
