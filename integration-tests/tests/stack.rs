@@ -23,10 +23,6 @@ use stackctl::verify::lan::LanClient;
 use stackctl::verify::uid::{Attempt, connect_as};
 use stackctl::verify::{self, Outcome, hardening, probe};
 
-/// The stack's uids, as `compose.yaml` declares them.
-const DB_UID: u32 = 10001;
-const GATEWAY_UID: u32 = 10020;
-
 const CONNECT: Duration = Duration::from_secs(3);
 
 /// The running copy of the stack shared by every test.
@@ -60,6 +56,15 @@ impl Stack {
 
     fn local(&self, variable: &str) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port(variable)))
+    }
+
+    /// The uid `compose.yaml` gives `service` (`user: "UID:GID"`).
+    fn uid(&self, service: &str) -> u32 {
+        let user = self.bed.project().service(service).unwrap().user.clone();
+        user.as_deref()
+            .and_then(|u| u.split(':').next())
+            .and_then(|u| u.parse().ok())
+            .unwrap_or_else(|| panic!("{service} has no numeric user: {user:?}"))
     }
 
     fn url(&self, variable: &str, path: &str) -> String {
@@ -183,7 +188,11 @@ async fn each_service_reaches_its_upstream_over_localhost_from_inside_its_contai
     // process, as its own uid, and a product lookup goes through the API.
     let telnet = stack.local("SHOP_TELNET_PORT");
     let netinfo = probe::telnet_command(telnet, "NETINFO").await?;
-    ensure!(netinfo.contains("running as  uid 10030"), "{netinfo}");
+    let terminal_uid = stack.uid("legacy-telnet");
+    ensure!(
+        netinfo.contains(&format!("running as  uid {terminal_uid}")),
+        "{netinfo}"
+    );
     let api_port = stack.port("SHOP_API_PORT");
     let api_line = netinfo
         .lines()
@@ -237,6 +246,7 @@ async fn the_firewall_keeps_the_gateway_uid_off_the_database_and_the_database_ui
 ) -> anyhow::Result<()> {
     let db = stack.local("SHOP_DB_PORT");
     let api = stack.local("SHOP_API_PORT");
+    let (db_uid, gateway_uid) = (stack.uid("db"), stack.uid("notebook-gateway"));
     // A host on the LAN, in a namespace of our own, that root can reach.
     let lan = LanClient::create()?;
     let listener = lan.listen()?;
@@ -250,14 +260,14 @@ async fn the_firewall_keeps_the_gateway_uid_off_the_database_and_the_database_ui
         );
     }
     ensure!(
-        connect_as(GATEWAY_UID, GATEWAY_UID, api, CONNECT) == Attempt::Connected,
+        connect_as(gateway_uid, gateway_uid, api, CONNECT) == Attempt::Connected,
         "the gateway's uid may reach the API"
     );
 
     let cases = [
-        (GATEWAY_UID, db, "the gateway's uid to the database"),
-        (DB_UID, api, "the database's uid to the API"),
-        (DB_UID, lan_host, "the database's uid to a LAN host"),
+        (gateway_uid, db, "the gateway's uid to the database"),
+        (db_uid, api, "the database's uid to the API"),
+        (db_uid, lan_host, "the database's uid to a LAN host"),
     ];
     for (uid, addr, what) in cases {
         let attempt = connect_as(uid, uid, addr, CONNECT);

@@ -17,7 +17,12 @@ pub(crate) async fn run(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let docker = engine::connect().await?;
-    let report = verify(&docker, project).await?;
+    // On Ctrl-C the checks stop between probes and remove their namespace
+    // before the process exits (the runtime waits for its blocking threads).
+    let report = tokio::select! {
+        report = verify(&docker, project) => report?,
+        _ = tokio::signal::ctrl_c() => bail!("interrupted; nothing was left behind"),
+    };
     match format {
         TableFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
         TableFormat::Table => table(&report, out)?,

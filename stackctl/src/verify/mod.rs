@@ -13,25 +13,22 @@
 //!   ([`hardening`]).
 
 pub mod hardening;
+mod isolation;
 pub mod lan;
 pub mod probe;
 pub mod uid;
 mod upstream;
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
-use std::time::Duration;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bollard::Docker;
 use serde::Serialize;
 
 use crate::compose::Project;
-use crate::compose::extension::{EgressHost, EgressRule, Endpoint};
+use crate::compose::extension::Endpoint;
 use crate::stack::{self, Existing};
-use lan::LanClient;
-use uid::Attempt;
-
-/// How long a connection attempt of the isolation checks may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What a claim is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -92,18 +89,27 @@ pub async fn verify(docker: &Docker, project: &Project) -> anyhow::Result<Report
     let containers = stack::containers(docker, &project.name).await?;
     let mut checks = Vec::new();
     reachability(project, &containers, &mut checks).await;
-    let lan = match lan::available() {
-        Ok(()) => LanClient::create().map_err(|e| format!("{e:#}")),
-        Err(why) => Err(why),
-    };
-    lan_isolation(project, lan.as_ref(), &mut checks);
-    firewall_isolation(project, lan.as_ref(), &mut checks);
-    drop(lan);
+    // On a blocking thread, told to stop if this future is dropped (Ctrl-C).
+    let inputs = isolation::Inputs::of(project);
+    let cancel = CancelOnDrop(Arc::new(AtomicBool::new(false)));
+    let cancelled = cancel.0.clone();
+    checks
+        .extend(tokio::task::spawn_blocking(move || isolation::check(&inputs, &cancelled)).await?);
     hardening_checks(docker, project, &containers, &mut checks).await;
     Ok(Report {
         project: project.name.clone(),
         checks,
     })
+}
+
+/// Sets its flag when dropped: the blocking isolation checks stop early
+/// when `verify` is abandoned, and remove their namespace on the way out.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// The services in file order with their `listen` endpoints.
@@ -195,157 +201,6 @@ async fn speak(endpoint: &Endpoint) -> anyhow::Result<String> {
     }
 }
 
-/// The LAN client reaches what binds every address, and nothing else.
-fn lan_isolation(project: &Project, lan: Result<&LanClient, &String>, checks: &mut Vec<Check>) {
-    for (service, endpoint) in endpoints(project) {
-        let for_lan = endpoint.addr.ip().is_unspecified();
-        let port = endpoint.addr.port();
-        let (claim, outcome, detail) = match lan {
-            Err(why) => (format!("LAN client -> :{port}"), Outcome::Skip, why.clone()),
-            Ok(lan) => {
-                let target = format!("{}:{port}", lan.host_ip);
-                let result = lan.connect_to_host(port, CONNECT_TIMEOUT);
-                let reached = result.is_ok();
-                let claim = if for_lan {
-                    format!("LAN client -> {target} reachable")
-                } else {
-                    format!("LAN client -> {target} not reachable")
-                };
-                let seen = match result {
-                    Ok(()) => "connected".to_owned(),
-                    Err(err) => err.to_string(),
-                };
-                let bound = format!("binds {}", endpoint.addr.ip());
-                (
-                    claim,
-                    pass_if(reached == for_lan),
-                    format!("{bound}; from {}: {seen}", lan.client_ip),
-                )
-            }
-        };
-        checks.push(Check {
-            group: Group::Isolation,
-            service: service.to_owned(),
-            claim,
-            outcome,
-            detail,
-        });
-    }
-}
-
-/// Each policed uid is refused what its policy does not allow (the other
-/// services' ports, and a host on the LAN) and allowed what it does; each
-/// refusal is checked against root making the same connection.
-fn firewall_isolation(
-    project: &Project,
-    lan: Result<&LanClient, &String>,
-    checks: &mut Vec<Check>,
-) {
-    let listener = lan.ok().map(|l| l.listen());
-    let lan_target = match &listener {
-        Some(Ok(l)) => l.local_addr().ok(),
-        _ => None,
-    };
-    let all = endpoints(project);
-    for (service, definition) in &project.model.services {
-        let Some(egress) = project
-            .extensions
-            .get(service)
-            .and_then(|e| e.egress.as_ref())
-        else {
-            checks.push(Check {
-                group: Group::Isolation,
-                service: service.clone(),
-                claim: "egress policed by the firewall".into(),
-                outcome: Outcome::Fail,
-                detail: "no `x-stackctl.egress`: this service may connect anywhere".into(),
-            });
-            continue;
-        };
-        let Some((uid, gid)) = numeric_user(definition.user.as_deref()) else {
-            continue;
-        };
-        let mut targets: Vec<(String, SocketAddr)> = all
-            .iter()
-            .filter(|(other, _)| *other != service)
-            .map(|(other, e)| (format!("{other} {}", local_addr(e)), local_addr(e)))
-            .collect();
-        if let Some(addr) = lan_target {
-            targets.push((format!("a LAN host {addr}"), addr));
-        }
-        for (name, addr) in targets {
-            let allowed = egress.iter().any(|rule| allows(rule, addr));
-            let verb = if allowed { "may" } else { "may not" };
-            let claim = format!("uid {uid} {verb} connect to {name}");
-            let (outcome, detail) = if !nix::unistd::geteuid().is_root() {
-                (Outcome::Skip, "connecting as another uid needs root".into())
-            } else {
-                let control = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).is_ok();
-                let attempt = uid::connect_as(uid, gid, addr, CONNECT_TIMEOUT);
-                match (allowed, control, &attempt) {
-                    (_, false, _) => (
-                        Outcome::Skip,
-                        "nothing accepts connections there, even from root".into(),
-                    ),
-                    (true, true, Attempt::Connected) => (Outcome::Pass, "connected".into()),
-                    (false, true, Attempt::Refused) => (
-                        Outcome::Pass,
-                        "refused with a reset; root's connection went through".into(),
-                    ),
-                    (_, true, other) => (
-                        Outcome::Fail,
-                        format!("{other:?} (root's connection went through)"),
-                    ),
-                }
-            };
-            checks.push(Check {
-                group: Group::Isolation,
-                service: service.clone(),
-                claim,
-                outcome,
-                detail,
-            });
-        }
-    }
-    if let Some(Err(err)) = listener {
-        checks.push(Check {
-            group: Group::Isolation,
-            service: "-".into(),
-            claim: "a LAN host to connect out to".into(),
-            outcome: Outcome::Skip,
-            detail: format!("{err:#}"),
-        });
-    }
-}
-
-/// Whether egress `rule` lets a connection to `addr` through.
-fn allows(rule: &EgressRule, addr: SocketAddr) -> bool {
-    if rule.port != addr.port() {
-        return false;
-    }
-    match rule.host {
-        EgressHost::Localhost => addr.ip().is_loopback(),
-        EgressHost::Net { addr: net, prefix } => match (net, addr.ip()) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        },
-    }
-}
-
-/// `UID:GID` (or `UID`) as numbers.
-fn numeric_user(user: Option<&str>) -> Option<(u32, u32)> {
-    let user = user?;
-    let (uid, gid) = user.split_once(':').unwrap_or((user, user));
-    Some((uid.parse().ok()?, gid.parse().ok()?))
-}
-
 async fn hardening_checks(
     docker: &Docker,
     project: &Project,
@@ -431,18 +286,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn egress_rules_allow_their_port_on_their_hosts_only() {
-        let rule: EgressRule = "localhost:3000".parse().unwrap();
-        assert!(allows(&rule, "127.0.0.1:3000".parse().unwrap()));
-        assert!(allows(&rule, "[::1]:3000".parse().unwrap()));
-        assert!(!allows(&rule, "127.0.0.1:3306".parse().unwrap()));
-        assert!(!allows(&rule, "10.213.0.2:3000".parse().unwrap()));
-        let net: EgressRule = "10.213.0.0/16:443".parse().unwrap();
-        assert!(allows(&net, "10.213.7.2:443".parse().unwrap()));
-        assert!(!allows(&net, "10.214.0.2:443".parse().unwrap()));
-    }
-
-    #[test]
     fn a_report_fails_only_on_a_failed_claim() {
         let check = |outcome| Check {
             group: Group::Isolation,
@@ -458,13 +301,5 @@ mod tests {
         assert!(report.passed());
         report.checks.push(check(Outcome::Fail));
         assert!(!report.passed());
-    }
-
-    #[test]
-    fn numeric_users_are_read_with_or_without_a_group() {
-        assert_eq!(numeric_user(Some("10010:10011")), Some((10010, 10011)));
-        assert_eq!(numeric_user(Some("10010")), Some((10010, 10010)));
-        assert_eq!(numeric_user(Some("mysql")), None);
-        assert_eq!(numeric_user(None), None);
     }
 }

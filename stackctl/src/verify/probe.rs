@@ -37,16 +37,20 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<HttpAnswer
         stream.write_all(request.as_bytes()).await?;
         let mut raw = Vec::new();
         stream.take(MAX_READ as u64).read_to_end(&mut raw).await?;
-        let text = String::from_utf8_lossy(&raw);
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n");
+        let (head, body) = match split {
+            Some(at) => (&raw[..at], &raw[at + 4..]),
+            None => (&raw[..], &[][..]),
+        };
+        let head = String::from_utf8_lossy(head);
         let status = head
             .split_whitespace()
             .nth(1)
             .and_then(|s| s.parse().ok())
-            .with_context(|| format!("not an HTTP answer: `{}`", first_line(head)))?;
+            .with_context(|| format!("not an HTTP answer: `{}`", first_line(&head)))?;
         Ok(HttpAnswer {
             status,
-            body: dechunk(head, body),
+            body: String::from_utf8_lossy(&dechunk(&head, body)).into_owned(),
         })
     })
     .await
@@ -161,25 +165,29 @@ pub fn strip_telnet(data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The body of a chunked answer, joined; other bodies as they are.
-fn dechunk(head: &str, body: &str) -> String {
+/// The body of a chunked answer, joined (as bytes: a chunk may end inside
+/// a character); other bodies as they are.
+fn dechunk(head: &str, body: &[u8]) -> Vec<u8> {
     if !head
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked")
     {
-        return body.to_owned();
+        return body.to_vec();
     }
-    let mut out = String::new();
+    let mut out = Vec::new();
     let mut rest = body;
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+    while let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&rest[..line_end])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.split(';').next().unwrap_or("").trim(), 16).ok());
+        let after = &rest[line_end + 2..];
+        let Some(size) = size.filter(|&n| n > 0 && n <= after.len()) else {
             break;
         };
-        if size == 0 || after.len() < size {
-            break;
-        }
-        out.push_str(&after[..size]);
-        rest = after[size..].trim_start_matches("\r\n");
+        out.extend_from_slice(&after[..size]);
+        rest = after[size..]
+            .strip_prefix(b"\r\n")
+            .unwrap_or(&after[size..]);
     }
     out
 }
@@ -219,8 +227,20 @@ mod tests {
     #[test]
     fn chunked_bodies_are_joined() {
         let head = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked";
-        assert_eq!(dechunk(head, "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), "abcde");
-        assert_eq!(dechunk("HTTP/1.1 200 OK", "plain"), "plain");
+        assert_eq!(dechunk(head, b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), b"abcde");
+        assert_eq!(dechunk("HTTP/1.1 200 OK", b"plain"), b"plain");
+        // A chunk boundary inside a character, and sizes that lie, do not panic.
+        let euro = "\u{20ac}".as_bytes();
+        let split = [
+            b"1\r\n",
+            &euro[..1],
+            b"\r\n2\r\n",
+            &euro[1..],
+            b"\r\n0\r\n\r\n",
+        ]
+        .concat();
+        assert_eq!(dechunk(head, &split), euro);
+        assert_eq!(dechunk(head, b"ff\r\nshort"), b"");
     }
 
     #[tokio::test]

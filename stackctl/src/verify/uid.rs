@@ -30,6 +30,8 @@ pub fn connect_as(uid: u32, gid: u32, addr: SocketAddr, timeout: Duration) -> At
     let output = Command::new("timeout")
         .arg(format!("{}", timeout.as_secs_f64()))
         .args(["bash", "-c", &script])
+        // bash's message for a refusal is read below: keep it in English.
+        .env("LC_ALL", "C")
         .uid(uid)
         .gid(gid)
         .stdin(Stdio::null())
