@@ -50,6 +50,10 @@ pub struct Options {
     pub bulk_duration: Duration,
     /// Parallel streams of the several-stream upload.
     pub streams: usize,
+    /// How long to keep the servers after measuring, for cross-checks with
+    /// other tools against the same servers (zero: not at all).
+    #[serde(serialize_with = "seconds")]
+    pub hold: Duration,
 }
 
 fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -68,6 +72,7 @@ impl Options {
             http_duration: Duration::from_secs(3),
             bulk_duration: Duration::from_secs(2),
             streams: 4,
+            hold: Duration::ZERO,
         }
     }
 
@@ -82,6 +87,7 @@ impl Options {
             http_duration: Duration::from_millis(750),
             bulk_duration: Duration::from_millis(400),
             streams: 4,
+            hold: Duration::ZERO,
         }
     }
 }
@@ -143,6 +149,14 @@ async fn measure(
     let load_before = load_average();
     let mut samples = Samples::default();
     let targets: Vec<(Path, Target)> = servers.targets.iter().map(|(p, t)| (*p, *t)).collect();
+    for (path, target) in &targets {
+        progress.println(&format!(
+            "bench: {:<12} probe {}, api http://{}",
+            path.name(),
+            target.probe,
+            target.api
+        ));
+    }
     for round in 1..=options.rounds {
         let tag = format!("round {round}/{}", options.rounds);
         for &(path, target) in &targets {
@@ -208,13 +222,21 @@ async fn measure(
             }
         }
     }
+    let load_after = load_average();
+    if !options.hold.is_zero() {
+        progress.println(&format!(
+            "bench: measured; keeping the servers at the addresses above for {:.0} s (Ctrl-C ends it sooner)",
+            options.hold.as_secs_f64()
+        ));
+        tokio::time::sleep(options.hold).await;
+    }
     Ok(Report {
         session: session.to_owned(),
         options: options.clone(),
         targets,
         userland_proxy: servers.userland_proxy,
         load_before,
-        load_after: load_average(),
+        load_after,
         cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
         samples,
     })

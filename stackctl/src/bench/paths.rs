@@ -348,7 +348,8 @@ fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-/// The probe's container: hardened like the stack's services.
+/// The probe's container: hardened like the stack's services, without a
+/// memory limit (socket buffers are charged to it; native has none).
 fn probe_config(image: &str, bind: &str, network_mode: &str) -> ContainerCreateBody {
     ContainerCreateBody {
         image: Some(image.to_owned()),
@@ -360,7 +361,6 @@ fn probe_config(image: &str, bind: &str, network_mode: &str) -> ContainerCreateB
             security_opt: Some(vec!["no-new-privileges:true".into()]),
             readonly_rootfs: Some(true),
             pids_limit: Some(128),
-            memory: Some(64 << 20),
             ..HostConfig::default()
         }),
         ..ContainerCreateBody::default()

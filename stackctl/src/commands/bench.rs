@@ -21,6 +21,7 @@ pub(crate) struct Flags {
     pub(crate) seconds: Option<f64>,
     pub(crate) connections: u64,
     pub(crate) streams: u64,
+    pub(crate) hold: u64,
     pub(crate) format: TableFormat,
     pub(crate) svg: Option<PathBuf>,
 }
@@ -50,6 +51,7 @@ impl Flags {
         }
         options.connections = self.connections as usize;
         options.streams = self.streams as usize;
+        options.hold = Duration::from_secs(self.hold);
         Ok(options)
     }
 }
