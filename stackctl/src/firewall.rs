@@ -479,16 +479,40 @@ pub fn other_projects(project: &str) -> Vec<String> {
 }
 
 /// The rules installed for a project in `family`: its chain's rules and its
-/// rules in the shared chain, as `iptables -S` prints them.
+/// rules in the shared chain, as `iptables -S` prints them (none when the
+/// firewall cannot be read; [`try_installed`] tells the two apart).
 pub fn installed(project: &str, family: Family) -> Vec<String> {
+    try_installed(project, family).unwrap_or_default()
+}
+
+/// Like [`installed`], but `Err(why)` when the firewall cannot be read at
+/// all (iptables missing, or not root), which is not the same as no rules.
+pub fn try_installed(project: &str, family: Family) -> Result<Vec<String>, String> {
     let tool = family.tool();
+    readable(tool)?;
     let mut rules = rules_of(tool, &chain_name(project)).unwrap_or_default();
     rules.extend(
         project_rules(tool, DENY_CHAIN, project)
             .into_iter()
             .map(|words| format!("-A {DENY_CHAIN} {}", words.join(" "))),
     );
-    rules
+    Ok(rules)
+}
+
+/// `Ok` when `tool` can list the rules (`OUTPUT` always exists); otherwise
+/// what it said (e.g. `Permission denied (you must be root)`).
+fn readable(tool: &str) -> Result<(), String> {
+    let output = Command::new(tool)
+        .args(["-w", "-S", "OUTPUT"])
+        .stdout(Stdio::null())
+        .output()
+        .map_err(|err| format!("cannot run {tool}: {err}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let said = String::from_utf8_lossy(&output.stderr);
+    let said = said.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    Err(format!("`{tool} -S` failed: {}", said.trim()))
 }
 
 /// The `-A` rules of a chain as printed by `-S`; `None` if it does not exist.

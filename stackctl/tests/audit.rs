@@ -164,6 +164,43 @@ fn cis_5_6_sensitive_host_directories_are_reported_writable_or_read_only() {
 }
 
 #[test]
+fn cis_5_6_paths_under_a_sensitive_directory_are_reported_however_they_are_written() {
+    let r = audit_file(&fixture("sensitive-paths.yaml"));
+    assert_open(
+        finding(
+            &r,
+            "paths",
+            "CIS-5.6",
+            "`/etc/shadow` (under `/etc`) at `/shadow`",
+        ),
+        Severity::Medium,
+    );
+    for (mounted, target) in [
+        ("`/sys/fs/cgroup` (under `/sys`)", "/cgroup"),
+        ("`/proc/sys` (under `/proc`)", "/procsys"),
+        (
+            "`/var/lib/docker/containers` (under `/var/lib/docker`)",
+            "/containers",
+        ),
+        ("`/etc`", "/doubled"),
+        ("`/etc`", "/dotted"),
+        ("`/etc`", "/relative"),
+    ] {
+        let text = format!("mounts the host's {mounted} at `{target}` (writable)");
+        assert_open(finding(&r, "paths", "CIS-5.6", &text), Severity::High);
+    }
+    assert_open(
+        finding(&r, "paths", "CIS-5.32", "docker.sock"),
+        Severity::Critical,
+    );
+    assert!(
+        findings(&r, "safe", "CIS-5.6").is_empty(),
+        "{:#?}",
+        findings(&r, "safe", "CIS-5.6")
+    );
+}
+
+#[test]
 fn cis_5_7_sshd_in_a_container_is_reported() {
     assert_open(
         finding(&insecure(), "everything", "CIS-5.7", "SSH daemon"),
@@ -223,6 +260,37 @@ fn cis_5_11_5_12_5_29_missing_limits_are_reported() {
         finding(&r, "everything", "CIS-5.29", "number of processes"),
         Severity::Medium,
     );
+}
+
+#[test]
+fn cis_5_11_5_12_5_29_limits_under_deploy_resources_count() {
+    let r = audit_file(&fixture("runtime-keys.yaml"));
+    for check in ["CIS-5.11", "CIS-5.12", "CIS-5.29"] {
+        assert!(
+            findings(&r, "deployed", check).is_empty(),
+            "{check}: {:#?}",
+            findings(&r, "deployed", check)
+        );
+        assert_eq!(findings(&r, "zero-retries", check).len(), 1, "{check}");
+    }
+}
+
+#[test]
+fn cis_5_25_the_hosts_cgroup_namespace_is_reported() {
+    let r = audit_file(&fixture("runtime-keys.yaml"));
+    let f = finding(&r, "cgroup-host", "CIS-5.25", "`cgroup: host`");
+    assert_open(f, Severity::Medium);
+    assert_eq!(f.location.as_ref().unwrap().line, Some(15));
+}
+
+#[test]
+fn cis_5_15_on_failure_0_is_unbounded_and_1_to_5_passes() {
+    let r = audit_file(&fixture("runtime-keys.yaml"));
+    assert_open(
+        finding(&r, "zero-retries", "CIS-5.15", "on-failure:0"),
+        Severity::Low,
+    );
+    assert!(findings(&r, "five-retries", "CIS-5.15").is_empty());
 }
 
 #[test]
@@ -436,6 +504,44 @@ fn a_port_below_1024_without_net_bind_service_is_reported() {
 }
 
 #[test]
+fn undeclared_host_sockets_are_inferred_from_the_image_and_expose_and_say_so() {
+    let r = audit_file(&fixture("inferred.yaml"));
+    let db = finding(&r, "mysql", "db-exposed", "0.0.0.0:3306");
+    assert_open(db, Severity::High);
+    assert!(
+        db.message.contains("inferred: the `mysql` image's default"),
+        "{}",
+        db.message
+    );
+    assert_eq!(db.location.as_ref().unwrap().key, "services.mysql.image");
+    finding(&r, "mysql", "lan-bind", "inferred");
+    assert_open(
+        finding(&r, "telnet", "plaintext", "Telnet on 0.0.0.0:23 (inferred"),
+        Severity::High,
+    );
+    let exposed = finding(
+        &r,
+        "exposed",
+        "lan-bind",
+        "0.0.0.0:8080 (inferred: `expose: 8080`",
+    );
+    assert_eq!(
+        exposed.location.as_ref().unwrap().key,
+        "services.exposed.expose[0]"
+    );
+    assert!(
+        !r.findings.iter().any(|f| f.message.contains(":9000")),
+        "udp is not guessed at"
+    );
+    assert!(
+        !r.findings
+            .iter()
+            .any(|f| f.service == "declared" && f.message.contains("inferred")),
+        "a declared service's sockets are its declaration"
+    );
+}
+
+#[test]
 fn a_service_without_egress_policy_is_reported() {
     let r = insecure();
     assert_open(
@@ -504,6 +610,34 @@ fn an_acceptance_of_an_unknown_check_is_an_error_with_its_line() {
 }
 
 #[test]
+fn an_acceptance_without_controls_is_an_error_with_its_line() {
+    let project = Project::load_for_audit(&fixture("accept-no-controls.yaml")).unwrap();
+    let err = audit::audit_static(&project).unwrap_err().to_string();
+    assert!(err.contains("accept-no-controls.yaml:5"), "{err}");
+    assert!(err.contains("names no compensating control"), "{err}");
+    assert!(err.contains("fix: list in `controls:`"), "{err}");
+}
+
+#[test]
+fn a_critical_check_cannot_be_accepted() {
+    let project = Project::load_for_audit(&fixture("accept-critical-check.yaml")).unwrap();
+    let err = audit::audit_static(&project).unwrap_err().to_string();
+    assert!(err.contains("accept-critical-check.yaml:8"), "{err}");
+    assert!(err.contains("`CIS-5.32`"), "{err}");
+    assert!(err.contains("critical risk cannot be accepted"), "{err}");
+}
+
+#[test]
+fn a_critical_finding_of_an_accepted_check_stays_open() {
+    let r = audit_file(&fixture("accept-critical-finding.yaml"));
+    let f = finding(&r, "app", "CIS-5.4", "cap_add: [ALL]");
+    assert_open(f, Severity::Critical);
+    let void = f.acceptance_void.as_deref().unwrap();
+    assert!(void.contains("accept-critical-finding.yaml:10"), "{void}");
+    assert!(void.contains("critical"), "{void}");
+}
+
+#[test]
 fn an_unquoted_check_id_is_refused_with_advice_to_quote_it() {
     let Err(LoadError::Invalid(d)) = Project::load_for_audit(&fixture("unquoted-check.yaml"))
     else {
@@ -512,6 +646,41 @@ fn an_unquoted_check_id_is_refused_with_advice_to_quote_it() {
     let text = d.to_string();
     assert!(text.contains("quote it"), "{text}");
     assert!(text.contains("unquoted-check.yaml:3"), "{text}");
+}
+
+#[test]
+fn a_build_dockerfile_that_is_not_a_regular_file_is_not_read() {
+    let fifo_dir = std::env::temp_dir().join(format!("stackctl-audit-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&fifo_dir).unwrap();
+    let made = Command::new("mkfifo")
+        .arg(fifo_dir.join("Dockerfile"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    std::fs::write(
+        fifo_dir.join("compose.yaml"),
+        "services:\n  app:\n    image: app:local\n    build: .\n",
+    )
+    .unwrap();
+    for file in [
+        fixture("dev-zero-dockerfile.yaml"),
+        fifo_dir.join("compose.yaml"),
+    ] {
+        // Reading /dev/zero never ends and opening a FIFO blocks: bounded here.
+        let (done, finished) = std::sync::mpsc::channel();
+        let audited = file.clone();
+        std::thread::spawn(move || {
+            let _ = done.send(audit_file(&audited));
+        });
+        let r = finished
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("{}: the audit did not finish", file.display()));
+        assert_open(
+            finding(&r, "app", "CIS-4.6", "cannot be read here"),
+            Severity::Info,
+        );
+    }
+    std::fs::remove_dir_all(&fifo_dir).unwrap();
 }
 
 // --- our stack ---------------------------------------------------------------------
@@ -697,6 +866,41 @@ fn sarif_output_is_sarif_2_1_0_with_rules_lines_and_suppressions() {
     );
 }
 
+#[test]
+fn sarif_file_uris_are_percent_encoded() {
+    let dir = std::env::temp_dir().join(format!("stackctl audit #{} 100%", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("compose.yaml");
+    std::fs::copy(fixture("hardened.yaml"), &file).unwrap();
+    let out = stackctl(&[
+        "-f",
+        file.to_str().unwrap(),
+        "audit",
+        "--format",
+        "sarif",
+        "--fail-on",
+        "none",
+    ]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sarif: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let uri = sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+        ["artifactLocation"]["uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let expected = format!(
+        "file://{}/stackctl%20audit%20%23{}%20100%25/compose.yaml",
+        std::env::temp_dir().display(),
+        std::process::id()
+    );
+    assert_eq!(uri, expected);
+}
+
 // --- live --------------------------------------------------------------------------------
 
 /// What a finding is, without its wording (live messages name real sockets).
@@ -767,5 +971,34 @@ async fn the_live_audit_reports_sockets_that_differ_from_the_declaration() -> an
         "declares mysql://127.0.0.1:1 but nothing",
     );
     finding(&live, "api", "not-running", "no running container");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_live_audit_of_a_stopped_stack_fails_and_keeps_its_acceptances() -> anyhow::Result<()> {
+    let bed = Testbed::new("audit-stopped").await?;
+    let live = audit::audit_live(&bed.docker, bed.project()).await?;
+    for service in &live.services {
+        assert_open(
+            finding(&live, service, "not-running", "no running container"),
+            Severity::Medium,
+        );
+    }
+    assert!(
+        live.failing(Severity::Medium).count() >= live.services.len(),
+        "nothing was audited, so the audit does not pass"
+    );
+    assert!(
+        live.notes
+            .iter()
+            .any(|n| n.contains("nothing was audited live")),
+        "{:?}",
+        live.notes
+    );
+    assert!(
+        !live.notes.iter().any(|n| n.contains("no finding matches")),
+        "a stopped service's acceptances are not stale: {:?}",
+        live.notes
+    );
     Ok(())
 }

@@ -8,7 +8,7 @@ use anyhow::bail;
 
 use super::catalog;
 use super::controls;
-use super::finding::{Accepted, Finding};
+use super::finding::{Accepted, Finding, Severity};
 use super::subject::Subject;
 use crate::compose::Project;
 use crate::compose::extension::{Acceptance, KEY};
@@ -53,16 +53,29 @@ fn entries(project: &Project) -> anyhow::Result<Vec<Entry<'_>>> {
         }
     }
     for entry in &entries {
-        let at = || match project.line_of(&entry.path) {
-            Some(line) => format!("{}:{line}: `{}`", project.file.display(), entry.path),
-            None => format!("{}: `{}`", project.file.display(), entry.path),
-        };
+        let at = || at(project, &entry.path);
         let a = entry.acceptance;
-        if catalog::find(&a.check).is_none() {
+        let Some(check) = catalog::find(&a.check) else {
             bail!(
                 "{}: `{}` is not an audit check\n  fix: use an id from `stackctl audit --list-checks`, e.g. \"5.10\" or `plaintext`",
                 at(),
                 a.check
+            );
+        };
+        if check.severity == Severity::Critical {
+            bail!(
+                "{}: `{}` ({}) is a critical check, and a critical risk cannot be accepted: it gives the host away whatever else is in place\n  fix: remove this entry and fix the finding",
+                at(),
+                check.id,
+                check.title
+            );
+        }
+        if a.controls.is_empty() {
+            bail!(
+                "{}: the acceptance of `{}` names no compensating control, so it would accept the risk unconditionally\n  fix: list in `controls:` what makes up for it, from: {}",
+                at(),
+                a.check,
+                control_names()
             );
         }
         if a.reason.trim().is_empty() {
@@ -77,11 +90,7 @@ fn entries(project: &Project) -> anyhow::Result<Vec<Entry<'_>>> {
                 bail!(
                     "{}: `{control}` is not a control the audit can verify\n  fix: use one of: {}",
                     at(),
-                    controls::CONTROLS
-                        .iter()
-                        .map(|c| c.name)
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    control_names()
                 );
             }
         }
@@ -95,6 +104,22 @@ fn entries(project: &Project) -> anyhow::Result<Vec<Entry<'_>>> {
         }
     }
     Ok(entries)
+}
+
+/// `FILE:LINE: `KEY`` of an entry, for messages.
+fn at(project: &Project, path: &KeyPath) -> String {
+    match project.line_of(path) {
+        Some(line) => format!("{}:{line}: `{path}`", project.file.display()),
+        None => format!("{}: `{path}`", project.file.display()),
+    }
+}
+
+fn control_names() -> String {
+    controls::CONTROLS
+        .iter()
+        .map(|c| c.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Marks the findings that an acceptance covers; returns notes about
@@ -120,6 +145,13 @@ pub(super) fn apply(
             continue;
         };
         entry.used = true;
+        if finding.severity == Severity::Critical {
+            finding.acceptance_void = Some(format!(
+                "accepted in {}, but this finding is critical, and a critical risk cannot be accepted",
+                at(project, &entry.path)
+            ));
+            continue;
+        }
         let missing: Vec<String> = entry
             .acceptance
             .controls
@@ -148,9 +180,22 @@ pub(super) fn apply(
             controls_missing: missing,
         });
     }
+    // An entry for a service that was not audited (not running, in a live
+    // audit) matched nothing because nothing was looked at, not because the
+    // risk is gone.
+    let audited = |e: &Entry| match e.services {
+        Some(services) => services
+            .iter()
+            .all(|name| subjects.iter().any(|s| &s.service == name)),
+        None => project
+            .model
+            .services
+            .keys()
+            .all(|name| subjects.iter().any(|s| &s.service == name)),
+    };
     Ok(entries
         .iter()
-        .filter(|e| !e.used)
+        .filter(|e| !e.used && audited(e))
         .map(|e| {
             format!(
                 "`{}` accepts `{}`, but no finding matches it (remove it if the risk is gone)",

@@ -69,7 +69,7 @@ const fn pitfall(
     }
 }
 
-use Severity::{Critical, High, Info, Low, Medium};
+use Severity::{Critical, High, Low, Medium};
 
 pub const USER: Check = cis(
     "CIS-4.1",
@@ -300,8 +300,10 @@ pub const NOT_RUNNING: Check = Check {
     id: "not-running",
     title: "Service is not running",
     source: Source::HostNetwork,
-    severity: Info,
-    help: "A live audit can only look at running containers.",
+    // Medium, so that `--live` on a stopped stack fails at the default
+    // threshold rather than passing with nothing looked at.
+    severity: Medium,
+    help: "A live audit can only look at running containers: a service that is not running was not audited.",
     live_only: true,
 };
 

@@ -4,14 +4,16 @@
 
 use super::Raw;
 use super::catalog::{self, Check};
+use super::controls;
 use super::finding::{Finding, Severity};
-use super::subject::{Health, Subject, uid_of};
+use super::subject::{Health, Subject, normalize_path, uid_of};
 use crate::compose::model::Restart;
 use crate::compose::positions::KeyPath;
 
-/// Host directories whose mount lets a container read or change the host.
-const SENSITIVE_DIRS: &[&str] = &[
-    "/",
+/// Host directories whose mount lets a container read or change the host:
+/// the directory and everything under it (`/etc/shadow`, `/sys/fs/cgroup`,
+/// `/var/lib/docker/containers`).
+const SENSITIVE_TREES: &[&str] = &[
     "/boot",
     "/dev",
     "/etc",
@@ -23,11 +25,30 @@ const SENSITIVE_DIRS: &[&str] = &[
     "/bin",
     "/sbin",
     "/root",
-    "/var",
     "/var/lib/docker",
     "/run",
     "/var/run",
 ];
+/// Directories sensitive as a whole, whose subdirectories are where
+/// applications keep their own data (`/var/lib/mysql`, `/var/log/app`), so
+/// only the directory itself is reported.
+const SENSITIVE_ROOTS: &[&str] = &["/", "/var"];
+
+/// The sensitive host directory a (normalised) path is, or lies under.
+fn sensitive_dir(path: &str) -> Option<&'static str> {
+    SENSITIVE_ROOTS
+        .iter()
+        .find(|d| path == **d)
+        .or_else(|| {
+            SENSITIVE_TREES.iter().find(|d| {
+                path == **d
+                    || path
+                        .strip_prefix(**d)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
+        })
+        .copied()
+}
 
 /// Capabilities that amount to (or lead straight to) root on the host.
 const DANGEROUS_CAPS: &[&str] = &[
@@ -129,6 +150,16 @@ pub(super) fn check(s: &Subject, out: &mut Vec<Raw>) {
                 "remove `seccomp:unconfined`; if one system call is missing, use a profile that adds just it"));
         }
     }
+    if s.cgroupns.as_deref() == Some("host") {
+        out.push(raw(
+            &catalog::CGROUP,
+            Severity::Medium,
+            s,
+            Subject::key("cgroup"),
+            "shares the host's cgroup namespace (`cgroup: host`): it sees the host's whole cgroup tree".to_owned(),
+            "remove `cgroup: host` (the engine's default is a private cgroup namespace)",
+        ));
+    }
     if let Some(parent) = &s.cgroup_parent {
         out.push(raw(
             &catalog::CGROUP,
@@ -139,13 +170,7 @@ pub(super) fn check(s: &Subject, out: &mut Vec<Raw>) {
             "remove `cgroup_parent` unless that cgroup's limits are reviewed",
         ));
     }
-    let nnp = s.security_opt.iter().any(|o| {
-        matches!(
-            o.as_str(),
-            "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true"
-        )
-    });
-    if !nnp {
+    if !controls::no_new_privileges(&s.security_opt) {
         out.push(raw(
             &catalog::NO_NEW_PRIVILEGES,
             Severity::Medium,
@@ -283,32 +308,30 @@ fn mounts(s: &Subject, out: &mut Vec<Raw>) {
         if m.kind != "bind" {
             continue;
         }
-        let normalized = source.trim_end_matches('/');
-        let normalized = if normalized.is_empty() {
-            "/"
-        } else {
-            normalized
-        };
-        if matches!(normalized, "/var/run/docker.sock" | "/run/docker.sock")
-            || normalized.ends_with("/docker.sock")
-        {
+        let normalized = normalize_path(source);
+        if normalized.ends_with("/docker.sock") {
             out.push(raw(&catalog::DOCKER_SOCKET, Severity::Critical, s, m.key.clone(),
                 format!("mounts the Docker socket `{source}` at `{}`: whoever controls the service controls the host", m.target),
                 "remove the mount; give the service a narrower API (a socket proxy allowing only what it needs)"));
             continue;
         }
-        if SENSITIVE_DIRS.contains(&normalized) {
+        if let Some(dir) = sensitive_dir(&normalized) {
             let (severity, how) = if m.read_only {
                 (Severity::Medium, "read-only")
             } else {
                 (Severity::High, "writable")
+            };
+            let what = if normalized == dir {
+                format!("the host's `{dir}`")
+            } else {
+                format!("the host's `{normalized}` (under `{dir}`)")
             };
             out.push(raw(
                 &catalog::HOST_DIRS,
                 severity,
                 s,
                 m.key.clone(),
-                format!("mounts the host's `{normalized}` at `{}` ({how})", m.target),
+                format!("mounts {what} at `{}` ({how})", m.target),
                 "mount only the file the service needs, read-only, or use a named volume",
             ));
         }
@@ -388,33 +411,33 @@ fn ports(s: &Subject, out: &mut Vec<Raw>) {
 }
 
 fn limits(s: &Subject, out: &mut Vec<Raw>) {
-    if s.memory.is_none_or(|m| m <= 0) {
+    if let Err(why) = controls::memory_limit(s) {
         out.push(raw(
             &catalog::MEMORY,
             Severity::Medium,
             s,
             Subject::key("mem_limit"),
-            "no memory limit".to_owned(),
+            why,
             "set `mem_limit` (e.g. `256m`)",
         ));
     }
-    if s.nano_cpus.is_none_or(|c| c <= 0) && s.cpu_shares.is_none_or(|c| c <= 0) {
+    if let Err(why) = controls::cpu_limit(s) {
         out.push(raw(
             &catalog::CPU,
             Severity::Low,
             s,
             Subject::key("cpus"),
-            "no CPU limit or share".to_owned(),
+            why,
             "set `cpus` (e.g. `0.5`)",
         ));
     }
-    if s.pids_limit.is_none_or(|p| p <= 0) {
+    if let Err(why) = controls::pids_limit(s) {
         out.push(raw(
             &catalog::PIDS,
             Severity::Medium,
             s,
             Subject::key("pids_limit"),
-            "no limit on the number of processes".to_owned(),
+            why,
             "set `pids_limit` (e.g. `128`)",
         ));
     }
@@ -423,9 +446,13 @@ fn limits(s: &Subject, out: &mut Vec<Raw>) {
 fn restart(s: &Subject, out: &mut Vec<Raw>) {
     let message = match s.restart {
         None | Some(Restart::No) => return,
+        // The engine reads 0 retries as no bound at all.
         Some(Restart::OnFailure {
-            max_retries: Some(n),
-        }) if n <= 5 => return,
+            max_retries: Some(1..=5),
+        }) => return,
+        Some(Restart::OnFailure {
+            max_retries: Some(0),
+        }) => "restarts on failure without a bound (`on-failure:0` means unlimited)".to_owned(),
         Some(Restart::OnFailure {
             max_retries: Some(n),
         }) => format!("restarts up to {n} times on failure (more than 5)"),
@@ -519,4 +546,42 @@ fn image_version(s: &Subject, out: &mut Vec<Raw>) {
         message,
         "pin the image by digest (`name@sha256:...`) and update it deliberately",
     ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_under_a_sensitive_tree_is_sensitive_and_a_lookalike_is_not() {
+        assert_eq!(sensitive_dir("/etc"), Some("/etc"));
+        assert_eq!(sensitive_dir("/etc/shadow"), Some("/etc"));
+        assert_eq!(sensitive_dir("/sys/fs/cgroup"), Some("/sys"));
+        assert_eq!(sensitive_dir("/proc/sys"), Some("/proc"));
+        assert_eq!(
+            sensitive_dir("/var/lib/docker/containers"),
+            Some("/var/lib/docker")
+        );
+        assert_eq!(sensitive_dir("/"), Some("/"));
+        assert_eq!(sensitive_dir("/var"), Some("/var"));
+        assert_eq!(sensitive_dir("/etcetera"), None);
+        assert_eq!(sensitive_dir("/srv/app"), None);
+        assert_eq!(sensitive_dir("/var/lib/mysql"), None);
+    }
+
+    #[test]
+    fn on_failure_passes_only_with_one_to_five_retries() {
+        let mut s = Subject::blank("x");
+        let judged = |s: &Subject| {
+            let mut out = Vec::new();
+            restart(s, &mut out);
+            out.len()
+        };
+        for (retries, findings) in [(0, 1), (1, 0), (5, 0), (6, 1)] {
+            s.restart = Some(Restart::OnFailure {
+                max_retries: Some(retries),
+            });
+            assert_eq!(judged(&s), findings, "on-failure:{retries}");
+        }
+    }
 }

@@ -37,9 +37,7 @@ pub const CONTROLS: &[Control] = &[
     Control {
         name: "no-new-privileges",
         judge: |s| {
-            s.security_opt
-                .iter()
-                .any(|o| o.starts_with("no-new-privileges") && !o.ends_with("false"))
+            no_new_privileges(&s.security_opt)
                 .then(|| "no-new-privileges".to_owned())
                 .ok_or_else(|| "no `no-new-privileges`".to_owned())
         },
@@ -120,16 +118,13 @@ pub const CONTROLS: &[Control] = &[
     Control {
         name: "resource-limits",
         judge: |s| {
-            let mut missing = Vec::new();
-            if s.memory.is_none_or(|m| m <= 0) {
-                missing.push("memory");
-            }
-            if s.pids_limit.is_none_or(|p| p <= 0) {
-                missing.push("pids");
-            }
-            if s.nano_cpus.is_none_or(|c| c <= 0) && s.cpu_shares.is_none_or(|c| c <= 0) {
-                missing.push("cpu");
-            }
+            let judged = [memory_limit(s), cpu_limit(s), pids_limit(s)];
+            let missing: Vec<&str> = judged
+                .iter()
+                .zip(["memory", "cpu", "pids"])
+                .filter(|(j, _)| j.is_err())
+                .map(|(_, name)| name)
+                .collect();
             if missing.is_empty() {
                 Ok("memory, CPU and PIDs limits".to_owned())
             } else {
@@ -138,6 +133,56 @@ pub const CONTROLS: &[Control] = &[
         },
     },
 ];
+
+/// Whether `security_opt` turns no-new-privileges on: `no-new-privileges`,
+/// `no-new-privileges:true` or `no-new-privileges=true` (the last one
+/// written wins, as in the engine).
+pub fn no_new_privileges(security_opt: &[String]) -> bool {
+    security_opt
+        .iter()
+        .filter_map(|opt| {
+            let (key, value) = match opt.split_once([':', '=']) {
+                Some((key, value)) => (key, Some(value)),
+                None => (opt.as_str(), None),
+            };
+            (key.trim() == "no-new-privileges")
+                .then(|| value.is_none_or(|v| v.trim().eq_ignore_ascii_case("true")))
+        })
+        .next_back()
+        .unwrap_or(false)
+}
+
+/// CIS 5.11: a memory limit.
+pub fn memory_limit(s: &Subject) -> Result<String, String> {
+    match s.memory {
+        Some(bytes) if bytes > 0 => Ok(format!("memory limit {bytes} bytes")),
+        _ => Err("no memory limit".to_owned()),
+    }
+}
+
+/// CIS 5.12: a CPU limit (`cpus`, a CFS quota) or at least a CPU share.
+pub fn cpu_limit(s: &Subject) -> Result<String, String> {
+    if let Some(nano) = s.nano_cpus.filter(|c| *c > 0) {
+        return Ok(format!("CPU limit {} CPUs", nano as f64 / 1e9));
+    }
+    if let Some(quota) = s.cpu_quota.filter(|q| *q > 0) {
+        return Ok(format!("CPU quota {quota} µs per period"));
+    }
+    if let Some(shares) = s.cpu_shares.filter(|c| *c > 0) {
+        return Ok(format!(
+            "CPU shares {shares} (a relative weight, not a cap)"
+        ));
+    }
+    Err("no CPU limit or share".to_owned())
+}
+
+/// CIS 5.29: a PIDs limit.
+pub fn pids_limit(s: &Subject) -> Result<String, String> {
+    match s.pids_limit {
+        Some(pids) if pids > 0 => Ok(format!("PIDs limit {pids}")),
+        _ => Err("no limit on the number of processes".to_owned()),
+    }
+}
 
 /// The control named `name`.
 pub fn find(name: &str) -> Option<&'static Control> {
@@ -155,4 +200,42 @@ pub fn judge_all(subject: &Subject) -> (Vec<String>, Vec<String>) {
         }
     }
     (in_place, missing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn no_new_privileges_is_read_in_every_form_the_engine_takes() {
+        for on in [
+            &["no-new-privileges"][..],
+            &["no-new-privileges:true"],
+            &["no-new-privileges=true"],
+            &["no-new-privileges=false", "no-new-privileges:true"],
+        ] {
+            assert!(no_new_privileges(&opts(on)), "{on:?}");
+        }
+        for off in [
+            &[][..],
+            &["no-new-privileges:false"],
+            &["no-new-privileges=false"],
+            &["no-new-privileges:true", "no-new-privileges=false"],
+            &["seccomp:unconfined"],
+        ] {
+            assert!(!no_new_privileges(&opts(off)), "{off:?}");
+        }
+    }
+
+    #[test]
+    fn a_cfs_quota_is_a_cpu_limit() {
+        let mut s = Subject::blank("x");
+        assert!(cpu_limit(&s).is_err());
+        s.cpu_quota = Some(50_000);
+        assert!(cpu_limit(&s).is_ok());
+    }
 }

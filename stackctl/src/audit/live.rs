@@ -3,7 +3,9 @@
 //! kernel reports them (`/proc/net/tcp*` of the host's network namespace,
 //! owned by the container's processes), and its egress policy as the
 //! firewall has it installed. The same checks then run as on the file,
-//! plus `listen-drift`: sockets that differ from `x-stackctl.listen`.
+//! plus `listen-drift`: sockets that differ from `x-stackctl.listen`. What
+//! cannot be read without root (the firewall, the owners of sockets) is said
+//! in a note, never taken for absent.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
@@ -13,6 +15,7 @@ use bollard::models::{ContainerInspectResponse, RestartPolicyNameEnum};
 
 use super::Raw;
 use super::catalog;
+use super::controls;
 use super::finding::{Finding, Mode, Report, Severity};
 use super::subject::{self, Exposure, Health, MountFact, Subject, normalize_cap};
 use crate::compose::Project;
@@ -25,19 +28,26 @@ use crate::listeners::{self, Listener};
 pub async fn audit_live(docker: &Docker, project: &Project) -> anyhow::Result<Report> {
     let containers = crate::stack::containers(docker, &project.name).await?;
     let sockets = listeners::listening();
-    let rules = firewall::installed(&project.name, firewall::Family::V4);
+    let firewall = Firewall::read(&project.name);
+    let mut notes = Vec::new();
+    if let Err(why) = &firewall.v4 {
+        notes.push(format!(
+            "the firewall could not be read ({why}); each service's egress policy is reported as declared in `x-stackctl.egress`, not as installed: run `stackctl audit --live` as root to verify it"
+        ));
+    }
     let mut subjects = Vec::new();
     let mut extra: Vec<Raw> = Vec::new();
+    let mut engine_cgroupns = Vec::new();
     for (name, service) in &project.model.services {
         let declared = subject::from_compose(project, name, service);
         let Some(container) = containers.iter().find(|c| &c.service == name && c.running) else {
             extra.push((
                 Finding::new(
                     &catalog::NOT_RUNNING,
-                    Severity::Info,
+                    catalog::NOT_RUNNING.severity,
                     name,
                     format!(
-                        "no running container of project `{}`; its live checks were skipped",
+                        "no running container of project `{}`: none of its live checks ran, so nothing is known about it",
                         project.name
                     ),
                     "start it (`stackctl up`) and audit again",
@@ -57,25 +67,97 @@ pub async fn audit_live(docker: &Docker, project: &Project) -> anyhow::Result<Re
             ),
             Err(_) => None,
         };
-        let pids = container_pids(docker, &container.id).await;
-        let owned = owned_sockets(&sockets, &pids, declared.declared_listen.as_deref());
-        let policed = rules
-            .iter()
-            .any(|rule| rule.contains(&format!("stackctl:{}:{name}", project.name)));
-        let mut live = from_inspect(&declared, inspected, &owned, image_health);
-        if policed {
-            live.egress = declared.egress.clone();
-            live.egress_source = "enforced by the firewall chain `up` installed";
-        } else {
-            live.egress = None;
-            live.egress_source = "no firewall rules are installed for it";
+        let mut live = from_inspect(&declared, inspected, image_health);
+        if live.cgroupns.as_deref() == Some("host") && declared.cgroupns.is_none() {
+            // Not the file's doing, so not its finding: the daemon's default.
+            live.cgroupns = None;
+            engine_cgroupns.push(name.clone());
         }
         if live.on_host_network() {
+            let pids = container_pids(docker, &container.id).await;
+            let visible = owners_visible(&pids);
+            let owned = owned_sockets(&sockets, &pids, visible, live.declared_listen.as_deref());
+            if !visible {
+                notes.push(format!(
+                    "`{name}`: which sockets its processes hold could not be determined (their /proc/PID/fd is not readable: run as root); the sockets on its declared ports with no visible owner were taken as its own, so undeclared sockets are not reported"
+                ));
+            }
+            live.exposures = host_exposures(&declared, &owned);
             extra.extend(drift(&live, declared.declared_listen.as_deref()));
+        }
+        match firewall.policed(&project.name, name) {
+            Ok(true) => {
+                live.egress = declared.egress.clone();
+                live.egress_source = "enforced by the firewall chain `up` installed";
+            }
+            Ok(false) => {
+                live.egress = None;
+                live.egress_source = "no firewall rules are installed for it";
+            }
+            Err(_) => {
+                live.egress = declared.egress.clone();
+                live.egress_source =
+                    "declared in x-stackctl.egress; not verified: the firewall could not be read";
+            }
         }
         subjects.push(live);
     }
-    super::report(project, Mode::Live, &subjects, extra)
+    if !engine_cgroupns.is_empty() {
+        notes.push(format!(
+            "{} share the host's cgroup namespace although the file does not ask for it: that is the engine's default on this host (cgroup v1, or `default-cgroupns-mode: host` in daemon.json); CIS 5.25 is better served by `\"default-cgroupns-mode\": \"private\"`",
+            engine_cgroupns.join(", ")
+        ));
+    }
+    if subjects.is_empty() {
+        notes.push(format!(
+            "no container of project `{}` is running: nothing was audited live",
+            project.name
+        ));
+    }
+    let mut report = super::report(project, Mode::Live, &subjects, extra)?;
+    report.notes.extend(notes);
+    Ok(report)
+}
+
+/// The project's installed firewall rules, or why they cannot be read.
+struct Firewall {
+    v4: Result<Vec<String>, String>,
+    v6: Result<Vec<String>, String>,
+}
+
+impl Firewall {
+    fn read(project: &str) -> Firewall {
+        Firewall {
+            v4: firewall::try_installed(project, firewall::Family::V4),
+            v6: firewall::try_installed(project, firewall::Family::V6),
+        }
+    }
+
+    /// Whether `service`'s egress rules are installed: in IPv4, and in IPv6
+    /// too where the project has IPv6 rules at all (`up` skips IPv6 only
+    /// where the host has it turned off). `Err` when iptables cannot be read.
+    fn policed(&self, project: &str, service: &str) -> Result<bool, String> {
+        let comment = format!("stackctl:{project}:{service}");
+        let v4 = self.v4.as_ref().map_err(Clone::clone)?;
+        let in_v4 = v4.iter().any(|rule| has_comment(rule, &comment));
+        let in_v6 = match &self.v6 {
+            Ok(v6) if !v6.is_empty() => v6.iter().any(|rule| has_comment(rule, &comment)),
+            _ => true,
+        };
+        Ok(in_v4 && in_v6)
+    }
+}
+
+/// Whether a rule as `iptables -S` prints it carries exactly `comment`
+/// (so `api` is not matched by `api-admin`'s rules).
+fn has_comment(rule: &str, comment: &str) -> bool {
+    let mut words = rule.split_whitespace();
+    while let Some(word) = words.next() {
+        if word == "--comment" && words.next().map(|c| c.trim_matches('"')) == Some(comment) {
+            return true;
+        }
+    }
+    false
 }
 
 /// The host PIDs of the container's processes.
@@ -98,19 +180,36 @@ async fn container_pids(docker: &Docker, id: &str) -> BTreeSet<u32> {
         .collect()
 }
 
-/// The sockets the container's processes hold. Where `/proc` does not show
-/// socket owners (not root), the sockets on the declared ports stand in.
+/// Whether `/proc` shows which sockets the container's processes hold: the
+/// `/proc/PID/fd` of each of them is readable (as root, or as their own
+/// uid). A process that has exited since it was listed does not count.
+fn owners_visible(pids: &BTreeSet<u32>) -> bool {
+    let mut readable = 0;
+    for pid in pids {
+        match std::fs::read_dir(format!("/proc/{pid}/fd")) {
+            Ok(_) => readable += 1,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(_) => return false,
+        }
+    }
+    readable > 0
+}
+
+/// The sockets the container's processes hold. When their owners are not
+/// `visible`, the sockets on the declared ports that no visible process
+/// holds stand in (a socket some other, visible process holds is not the
+/// container's).
 fn owned_sockets(
     sockets: &[Listener],
     pids: &BTreeSet<u32>,
+    visible: bool,
     declared: Option<&[Endpoint]>,
 ) -> Vec<Listener> {
-    let owners_visible = sockets.iter().any(|l| l.process.is_some());
     let mut owned: Vec<Listener> = sockets
         .iter()
         .filter(|l| match &l.process {
             Some((pid, _)) => pids.contains(pid),
-            None if owners_visible => false,
+            None if visible => false,
             None => declared.is_some_and(|d| d.iter().any(|e| e.addr.port() == l.addr.port())),
         })
         .cloned()
@@ -129,6 +228,64 @@ fn owned_sockets(
     owned
 }
 
+/// The sockets of a host-network container as exposures, keyed to the
+/// declaration of their port where there is one.
+fn host_exposures(declared: &Subject, owned: &[Listener]) -> Vec<Exposure> {
+    let listen = declared.declared_listen.as_deref().unwrap_or_default();
+    owned
+        .iter()
+        .map(|l| {
+            let port = l.addr.port();
+            let at = listen.iter().position(|e| e.addr.port() == port);
+            Exposure {
+                ip: l.addr.ip(),
+                host_port: Some(port),
+                port,
+                scheme: at.map(|i| listen[i].scheme.clone()),
+                published: false,
+                inferred: None,
+                key: match at {
+                    Some(i) => Subject::key("x-stackctl").key("listen").index(i),
+                    None => Subject::key("x-stackctl").key("listen"),
+                },
+            }
+        })
+        .collect()
+}
+
+/// A container's facts from its inspect data alone (no Compose file): what
+/// `stackctl verify` judges the hardening on, with the audit's controls.
+pub(crate) fn facts_of(inspected: &ContainerInspectResponse) -> Subject {
+    let name = inspected
+        .name
+        .as_deref()
+        .unwrap_or_default()
+        .trim_start_matches('/');
+    from_inspect(&Subject::blank(name), inspected.clone(), None)
+}
+
+/// The hardening of a running container as the audit judges it (its
+/// controls, on the engine's facts): `(name, Ok(what is in place) or
+/// Err(what is missing))`, for `stackctl verify`.
+pub(crate) fn engine_hardening(
+    inspected: &ContainerInspectResponse,
+) -> Vec<(&'static str, Result<String, String>)> {
+    let facts = facts_of(inspected);
+    let control = |name: &str| match controls::find(name) {
+        Some(control) => control.judge(&facts),
+        None => Err(format!("no control `{name}`")),
+    };
+    vec![
+        ("capabilities dropped", control("cap-drop-all")),
+        ("no-new-privileges", control("no-new-privileges")),
+        ("read-only root", control("read-only-rootfs")),
+        ("non-root user", control("non-root-user")),
+        ("memory limit", controls::memory_limit(&facts)),
+        ("CPU limit", controls::cpu_limit(&facts)),
+        ("PIDs limit", controls::pids_limit(&facts)),
+    ]
+}
+
 fn non_empty(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.is_empty())
 }
@@ -138,41 +295,15 @@ fn non_empty(value: Option<String>) -> Option<String> {
 fn from_inspect(
     declared: &Subject,
     inspected: ContainerInspectResponse,
-    owned: &[Listener],
     image_health: Option<bool>,
 ) -> Subject {
     let host = inspected.host_config.unwrap_or_default();
     let config = inspected.config.unwrap_or_default();
     let network_mode = non_empty(host.network_mode.clone());
     let on_host = network_mode.as_deref() == Some("host");
-    let listen_key = |port: u16| {
-        declared
-            .declared_listen
-            .as_deref()
-            .and_then(|d| d.iter().position(|e| e.addr.port() == port))
-            .map(|i| Subject::key("x-stackctl").key("listen").index(i))
-            .unwrap_or_else(|| Subject::key("x-stackctl").key("listen"))
-    };
-    let scheme_of = |port: u16| {
-        declared
-            .declared_listen
-            .as_deref()
-            .and_then(|d| d.iter().find(|e| e.addr.port() == port))
-            .map(|e| e.scheme.clone())
-    };
     let mut exposures = Vec::new();
-    if on_host {
-        for l in owned {
-            exposures.push(Exposure {
-                ip: l.addr.ip(),
-                host_port: Some(l.addr.port()),
-                port: l.addr.port(),
-                scheme: scheme_of(l.addr.port()),
-                published: false,
-                key: listen_key(l.addr.port()),
-            });
-        }
-    } else {
+    // A host-network container's sockets are the kernel's to tell (`host_exposures`).
+    if !on_host {
         let mut bindings: Vec<_> = host
             .port_bindings
             .clone()
@@ -198,6 +329,7 @@ fn from_inspect(
                     port: target,
                     scheme: None,
                     published: true,
+                    inferred: None,
                     key: Subject::key("ports").index(i),
                 });
             }
@@ -271,6 +403,10 @@ fn from_inspect(
         ipc: non_empty(host.ipc_mode),
         uts: non_empty(host.uts_mode),
         userns: non_empty(host.userns_mode),
+        cgroupns: host
+            .cgroupns_mode
+            .map(|m| m.to_string())
+            .filter(|m| !m.is_empty()),
         cgroup_parent: non_empty(host.cgroup_parent),
         devices: host
             .devices
@@ -292,6 +428,7 @@ fn from_inspect(
         declared_listen: declared.declared_listen.clone(),
         memory: host.memory,
         nano_cpus: host.nano_cpus,
+        cpu_quota: host.cpu_quota,
         cpu_shares: host.cpu_shares,
         pids_limit: host.pids_limit,
         restart,
@@ -389,8 +526,82 @@ mod tests {
             listener("[::]:3000", 7),
             listener("127.0.0.1:3306", 8),
         ];
-        let owned = owned_sockets(&sockets, &BTreeSet::from([7]), None);
+        let owned = owned_sockets(&sockets, &BTreeSet::from([7]), true, None);
         assert_eq!(owned.len(), 1, "{owned:?}");
         assert_eq!(owned[0].addr, "0.0.0.0:3000".parse().unwrap());
+    }
+
+    #[test]
+    fn without_root_a_users_own_listener_does_not_hide_the_containers_sockets() {
+        // Not root: the user's own listener shows its owner, the container's does not.
+        let sockets = [
+            listener("127.0.0.1:8000", 4242),
+            Listener {
+                addr: "127.0.0.1:3306".parse().unwrap(),
+                process: None,
+            },
+            Listener {
+                addr: "127.0.0.1:9999".parse().unwrap(),
+                process: None,
+            },
+        ];
+        let declared: Vec<Endpoint> = vec!["mysql://127.0.0.1:3306".parse().unwrap()];
+        let owned = owned_sockets(&sockets, &BTreeSet::from([77]), false, Some(&declared));
+        let addrs: Vec<String> = owned.iter().map(|l| l.addr.to_string()).collect();
+        assert_eq!(addrs, ["127.0.0.1:3306"]);
+    }
+
+    #[test]
+    fn a_socket_another_visible_process_holds_is_not_credited_to_the_service() {
+        let sockets = [listener("127.0.0.1:3306", 4242)];
+        let declared: Vec<Endpoint> = vec!["mysql://127.0.0.1:3306".parse().unwrap()];
+        assert!(owned_sockets(&sockets, &BTreeSet::from([77]), false, Some(&declared)).is_empty());
+    }
+
+    #[test]
+    fn owners_are_visible_for_readable_processes_only() {
+        assert!(owners_visible(&BTreeSet::from([std::process::id()])));
+        assert!(!owners_visible(&BTreeSet::new()), "no process seen");
+        assert!(
+            !owners_visible(&BTreeSet::from([u32::MAX])),
+            "no such process"
+        );
+    }
+
+    #[test]
+    fn a_services_rules_are_matched_by_their_exact_comment() {
+        let rule = r#"-A STACKCTL-0123456789 -m owner --uid-owner 10011 -m comment --comment "stackctl:shop:api-admin" -j ACCEPT"#;
+        assert!(!has_comment(rule, "stackctl:shop:api"));
+        assert!(has_comment(rule, "stackctl:shop:api-admin"));
+        let bare = "-A STACKCTL-DENY -m owner --uid-owner 10010 -m comment --comment stackctl:shop:api -j REJECT";
+        assert!(has_comment(bare, "stackctl:shop:api"));
+    }
+
+    #[test]
+    fn an_unreadable_firewall_is_not_an_absent_policy() {
+        let firewall = Firewall {
+            v4: Err("iptables: Permission denied (you must be root)".to_owned()),
+            v6: Err("ip6tables: Permission denied (you must be root)".to_owned()),
+        };
+        assert!(firewall.policed("shop", "api").is_err());
+        let installed = Firewall {
+            v4: Ok(vec![
+                r#"-A X -m comment --comment "stackctl:shop:api" -j ACCEPT"#.to_owned(),
+            ]),
+            v6: Ok(Vec::new()),
+        };
+        assert_eq!(installed.policed("shop", "api"), Ok(true));
+        assert_eq!(installed.policed("shop", "db"), Ok(false));
+        let v4_only = Firewall {
+            v4: installed.v4.clone(),
+            v6: Ok(vec![
+                r#"-A X -m comment --comment "stackctl:shop:db" -j ACCEPT"#.to_owned(),
+            ]),
+        };
+        assert_eq!(
+            v4_only.policed("shop", "api"),
+            Ok(false),
+            "unpoliced over IPv6"
+        );
     }
 }

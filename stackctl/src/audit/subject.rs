@@ -40,6 +40,9 @@ pub struct Exposure {
     pub scheme: Option<String>,
     /// True for a published port (`ports:`), false for a host-network bind.
     pub published: bool,
+    /// Set when nothing declares the socket and it is guessed (from the
+    /// image or `expose`): says where the guess comes from.
+    pub inferred: Option<String>,
     pub key: KeyPath,
 }
 
@@ -53,16 +56,21 @@ impl Exposure {
         self.ip.is_unspecified()
     }
 
-    /// `0.0.0.0:3000`, `[::1]:8888`, `0.0.0.0:random->80`.
+    /// `0.0.0.0:3000`, `[::1]:8888`, `0.0.0.0:random->80`, and for a guess
+    /// `0.0.0.0:3306 (inferred: ...)`.
     pub fn describe(&self) -> String {
         let ip = match self.ip {
             IpAddr::V6(ip) => format!("[{ip}]"),
             ip => ip.to_string(),
         };
-        match (self.published, self.host_port) {
+        let address = match (self.published, self.host_port) {
             (true, Some(host)) => format!("{ip}:{host}->{}", self.port),
             (true, None) => format!("{ip}:(any)->{}", self.port),
             (false, _) => format!("{ip}:{}", self.port),
+        };
+        match &self.inferred {
+            Some(from) => format!("{address} (inferred: {from})"),
+            None => address,
         }
     }
 }
@@ -100,6 +108,8 @@ pub struct Subject {
     pub ipc: Option<String>,
     pub uts: Option<String>,
     pub userns: Option<String>,
+    /// The cgroup namespace mode (`host` shares the host's).
+    pub cgroupns: Option<String>,
     pub cgroup_parent: Option<String>,
     pub devices: Vec<String>,
     pub mounts: Vec<MountFact>,
@@ -113,6 +123,8 @@ pub struct Subject {
     pub declared_listen: Option<Vec<Endpoint>>,
     pub memory: Option<i64>,
     pub nano_cpus: Option<i64>,
+    /// CFS quota in microseconds per period (`cpu_quota`).
+    pub cpu_quota: Option<i64>,
     pub cpu_shares: Option<i64>,
     pub pids_limit: Option<i64>,
     pub restart: Option<Restart>,
@@ -141,6 +153,49 @@ impl Subject {
     /// A service key relative to the service (`network_mode`, `volumes[0]`).
     pub fn key(name: &str) -> KeyPath {
         KeyPath::root().key(name)
+    }
+
+    /// A service with no facts yet: what the engine does by default, and
+    /// nothing declared.
+    pub fn blank(service: &str) -> Subject {
+        Subject {
+            service: service.to_owned(),
+            image: None,
+            built_locally: false,
+            privileged: false,
+            cap_add: Vec::new(),
+            cap_drop: Vec::new(),
+            security_opt: Vec::new(),
+            read_only: false,
+            user: None,
+            user_source: "image default",
+            network_mode: None,
+            pid: None,
+            ipc: None,
+            uts: None,
+            userns: None,
+            cgroupns: None,
+            cgroup_parent: None,
+            devices: Vec::new(),
+            mounts: Vec::new(),
+            ports_written: 0,
+            port_ranges: Vec::new(),
+            exposures: Vec::new(),
+            declared_listen: None,
+            memory: None,
+            nano_cpus: None,
+            cpu_quota: None,
+            cpu_shares: None,
+            pids_limit: None,
+            restart: None,
+            health: Health::Unknown,
+            image_health: None,
+            command: Vec::new(),
+            environment: BTreeMap::new(),
+            egress: None,
+            egress_source: "",
+            lan: None,
+        }
     }
 }
 
@@ -182,7 +237,7 @@ pub fn from_compose(project: &Project, name: &str, service: &Service) -> Subject
     let dockerfile = service.build.as_ref().and_then(|build| {
         let context = project.resolve(&build.context);
         let file = build.dockerfile.as_deref().unwrap_or("Dockerfile");
-        std::fs::read_to_string(context.join(Path::new(file))).ok()
+        read_dockerfile(&context.join(Path::new(file)))
     });
     let (image_user, image_health) = match &dockerfile {
         Some(text) => {
@@ -231,6 +286,7 @@ pub fn from_compose(project: &Project, name: &str, service: &Service) -> Subject
             port: port.target,
             scheme: None,
             published: true,
+            inferred: None,
             key,
         });
     }
@@ -242,10 +298,15 @@ pub fn from_compose(project: &Project, name: &str, service: &Service) -> Subject
                 port: endpoint.addr.port(),
                 scheme: Some(endpoint.scheme.clone()),
                 published: false,
+                inferred: None,
                 key: Subject::key("x-stackctl").key("listen").index(i),
             });
         }
+        if extension.listen.is_empty() {
+            exposures.extend(inferred_listeners(service));
+        }
     }
+    let limits = DeployLimits::of(service);
     let mut command = Vec::new();
     if let Some(entrypoint) = &service.entrypoint {
         command.extend(entrypoint.0.iter().cloned());
@@ -269,6 +330,7 @@ pub fn from_compose(project: &Project, name: &str, service: &Service) -> Subject
         ipc: service.ipc.clone(),
         uts: service.uts.clone(),
         userns: service.userns_mode.clone(),
+        cgroupns: extension_str(service, "cgroup"),
         cgroup_parent: service.cgroup_parent.clone(),
         devices: service.devices.iter().map(|d| d.0.clone()).collect(),
         mounts: service
@@ -291,10 +353,17 @@ pub fn from_compose(project: &Project, name: &str, service: &Service) -> Subject
         port_ranges,
         exposures,
         declared_listen: (!extension.listen.is_empty()).then(|| extension.listen.clone()),
-        memory: service.mem_limit.map(|m| m.0 as i64),
-        nano_cpus: service.cpus.map(|c| (c.0 * 1e9) as i64),
+        memory: service.mem_limit.map(|m| m.0 as i64).or(limits.memory),
+        nano_cpus: service
+            .cpus
+            .map(|c| (c.0 * 1e9) as i64)
+            .or(limits.nano_cpus),
+        cpu_quota: service
+            .extensions
+            .get("cpu_quota")
+            .and_then(serde_yaml_ng::Value::as_i64),
         cpu_shares: service.cpu_shares,
-        pids_limit: service.pids_limit,
+        pids_limit: service.pids_limit.or(limits.pids),
         restart: service.restart,
         health,
         image_health,
@@ -311,14 +380,181 @@ pub fn from_compose(project: &Project, name: &str, service: &Service) -> Subject
     }
 }
 
-/// A bind source as the host sees it: absolute paths stay, relative ones are
-/// resolved against the file's directory.
+/// A bind source as the host sees it: relative paths are resolved against
+/// the file's directory, and `.`, `..` and repeated slashes are resolved
+/// (lexically: a symlink is not followed), so `//etc` and `../../etc` are
+/// `/etc`. `~` paths stay as written.
 fn bind_source(project: &Project, source: &str) -> String {
-    if source.starts_with(['/', '~']) {
+    if source.starts_with('~') {
         source.to_owned()
+    } else if source.starts_with('/') {
+        normalize_path(source)
     } else {
-        project.resolve(source).to_string_lossy().into_owned()
+        normalize_path(&project.resolve(source).to_string_lossy())
     }
+}
+
+/// An absolute path with `.`, `..` and empty components resolved lexically;
+/// `..` stops at `/`. A relative path is returned as it is.
+pub fn normalize_path(path: &str) -> String {
+    if !path.starts_with('/') {
+        return path.to_owned();
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// The largest Dockerfile read; anything bigger is not a Dockerfile.
+const DOCKERFILE_CAP: u64 = 1024 * 1024;
+
+/// A Dockerfile's text, if `path` is a regular file of at most 1 MiB (a FIFO
+/// or a device such as `/dev/zero` would block or never end).
+fn read_dockerfile(path: &Path) -> Option<String> {
+    use std::io::Read as _;
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > DOCKERFILE_CAP {
+        return None;
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(DOCKERFILE_CAP)
+        .read_to_string(&mut text)
+        .ok()?;
+    Some(text)
+}
+
+/// A service key stackctl does not model (`cgroup`, `cpu_quota`), as text.
+fn extension_str(service: &Service, key: &str) -> Option<String> {
+    service
+        .extensions
+        .get(key)
+        .and_then(serde_yaml_ng::Value::as_str)
+        .map(str::to_owned)
+}
+
+/// `deploy.resources.limits` (Compose's other way to write `mem_limit`,
+/// `cpus` and `pids_limit`).
+#[derive(Debug, Default, PartialEq)]
+struct DeployLimits {
+    memory: Option<i64>,
+    nano_cpus: Option<i64>,
+    pids: Option<i64>,
+}
+
+impl DeployLimits {
+    fn of(service: &Service) -> DeployLimits {
+        use serde_yaml_ng::Value;
+        let Some(limits) = service
+            .extensions
+            .get("deploy")
+            .and_then(|d| d.get("resources"))
+            .and_then(|r| r.get("limits"))
+        else {
+            return DeployLimits::default();
+        };
+        let text = |key: &str| match limits.get(key)? {
+            Value::String(s) => Some(s.trim().to_owned()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        };
+        DeployLimits {
+            memory: text("memory")
+                .and_then(|m| crate::compose::units::parse_size(&m).ok())
+                .and_then(|m| i64::try_from(m).ok())
+                .filter(|m| *m > 0),
+            nano_cpus: text("cpus")
+                .and_then(|c| c.parse::<f64>().ok())
+                .map(|c| (c * 1e9) as i64)
+                .filter(|c| *c > 0),
+            pids: text("pids")
+                .and_then(|p| p.parse::<i64>().ok())
+                .filter(|p| *p > 0),
+        }
+    }
+}
+
+/// Images whose server listens on a well-known port on every interface by
+/// default: `(image name, port, scheme)`.
+const IMAGE_LISTENERS: &[(&str, u16, &str)] = &[
+    ("mysql", 3306, "mysql"),
+    ("mariadb", 3306, "mariadb"),
+    ("percona", 3306, "mysql"),
+    ("postgres", 5432, "postgres"),
+    ("redis", 6379, "redis"),
+    ("mongo", 27017, "mongodb"),
+    ("memcached", 11211, "memcached"),
+    ("elasticsearch", 9200, "http"),
+    ("couchdb", 5984, "http"),
+    ("cassandra", 9042, "cassandra"),
+    ("telnetd", 23, "telnet"),
+];
+
+/// The sockets a host-network service that declares none probably opens:
+/// its image's default port (an official database image, a Telnet server)
+/// and the ports it `expose`s, on every interface, since that is where a
+/// container's server binds unless told otherwise. Each is labelled
+/// inferred: it is a guess `--live` replaces with the real sockets.
+fn inferred_listeners(service: &Service) -> Vec<Exposure> {
+    let mut found = Vec::new();
+    let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    if let Some(image) = &service.image {
+        let name = image.split('@').next().unwrap_or(image);
+        let name = name.rsplit('/').next().unwrap_or(name);
+        let name = name.split(':').next().unwrap_or(name);
+        if let Some((known, port, scheme)) = IMAGE_LISTENERS.iter().find(|(n, _, _)| *n == name) {
+            found.push(Exposure {
+                ip: any,
+                host_port: Some(*port),
+                port: *port,
+                scheme: Some((*scheme).to_owned()),
+                published: false,
+                inferred: Some(format!(
+                    "the `{known}` image's default, as nothing is declared in `x-stackctl.listen`"
+                )),
+                key: Subject::key("image"),
+            });
+        }
+    }
+    let exposed = service
+        .extensions
+        .get("expose")
+        .and_then(serde_yaml_ng::Value::as_sequence);
+    for (i, entry) in exposed.into_iter().flatten().enumerate() {
+        let text = match entry {
+            serde_yaml_ng::Value::String(s) => s.clone(),
+            serde_yaml_ng::Value::Number(n) => n.to_string(),
+            _ => continue,
+        };
+        let (port, protocol) = text.split_once('/').unwrap_or((&text, "tcp"));
+        let Ok(port) = port.trim().parse::<u16>() else {
+            continue; // a range, or not a port: not guessed at
+        };
+        if protocol != "tcp" || found.iter().any(|e: &Exposure| e.port == port) {
+            continue;
+        }
+        found.push(Exposure {
+            ip: any,
+            host_port: Some(port),
+            port,
+            scheme: None,
+            published: false,
+            inferred: Some(format!(
+                "`expose: {text}`, bind address assumed to be every interface"
+            )),
+            key: Subject::key("expose").index(i),
+        });
+    }
+    found
 }
 
 /// `cap_net_admin`, `CAP_NET_ADMIN` and `NET_ADMIN` are the same capability.
@@ -343,6 +579,16 @@ mod tests {
             dockerfile_facts("FROM x\nHEALTHCHECK NONE\n"),
             (None, false)
         );
+    }
+
+    #[test]
+    fn paths_are_normalised_lexically() {
+        assert_eq!(normalize_path("//etc"), "/etc");
+        assert_eq!(normalize_path("/srv/../etc/./"), "/etc");
+        assert_eq!(normalize_path("/a/../../../etc/shadow"), "/etc/shadow");
+        assert_eq!(normalize_path("/"), "/");
+        assert_eq!(normalize_path("/.."), "/");
+        assert_eq!(normalize_path("volume-name"), "volume-name");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The hardening of a running container, as the engine reports it (inspect)
 //! and as the kernel applies it to the container's main process
-//! (`/proc/PID/status`): no capabilities, no-new-privileges, a read-only
-//! root, a non-root user, and memory, CPU and PIDs limits.
+//! (`/proc/PID/status`): capabilities dropped, no-new-privileges, a
+//! read-only root, a non-root user, and memory, CPU and PIDs limits. The
+//! engine's view is judged by the audit's controls ([`crate::audit::controls`]).
 
 use bollard::models::ContainerInspectResponse;
 
@@ -14,53 +15,23 @@ pub struct Property {
 }
 
 /// Every property of `container`, from the engine's view and, when the
-/// process is visible (same PID namespace, root), the kernel's.
+/// process is visible (same PID namespace, root), the kernel's. The engine
+/// view is the audit's judgement of its controls (`cap-drop-all`,
+/// `no-new-privileges`, `read-only-rootfs`, `non-root-user` and the three
+/// resource limits) on the same inspect data, so `verify` and `audit --live`
+/// cannot disagree.
 pub fn properties(container: &ContainerInspectResponse) -> Vec<Property> {
-    let host = container.host_config.clone().unwrap_or_default();
-    let config = container.config.clone().unwrap_or_default();
-    let cap_drop = host.cap_drop.clone().unwrap_or_default();
-    let cap_add = host.cap_add.clone().unwrap_or_default();
-    let security = host.security_opt.clone().unwrap_or_default();
-    let user = config.user.clone().unwrap_or_default();
-    let mut found = vec![
-        Property {
-            name: "no capabilities",
-            holds: cap_drop.iter().any(|c| c.eq_ignore_ascii_case("ALL")) && cap_add.is_empty(),
-            seen: format!("cap_drop {cap_drop:?}, cap_add {cap_add:?}"),
-        },
-        Property {
-            name: "no-new-privileges",
-            holds: security
-                .iter()
-                .any(|o| o == "no-new-privileges" || o == "no-new-privileges:true"),
-            seen: format!("security_opt {security:?}"),
-        },
-        Property {
-            name: "read-only root",
-            holds: host.readonly_rootfs == Some(true),
-            seen: format!("readonly_rootfs {}", host.readonly_rootfs.unwrap_or(false)),
-        },
-        Property {
-            name: "non-root user",
-            holds: is_non_root(&user),
-            seen: format!("user `{user}`"),
-        },
-        Property {
-            name: "memory limit",
-            holds: host.memory.unwrap_or(0) > 0,
-            seen: format!("memory {} bytes", host.memory.unwrap_or(0)),
-        },
-        Property {
-            name: "CPU limit",
-            holds: host.nano_cpus.unwrap_or(0) > 0 || host.cpu_quota.unwrap_or(0) > 0,
-            seen: format!("nano_cpus {}", host.nano_cpus.unwrap_or(0)),
-        },
-        Property {
-            name: "PIDs limit",
-            holds: host.pids_limit.unwrap_or(0) > 0,
-            seen: format!("pids_limit {}", host.pids_limit.unwrap_or(0)),
-        },
-    ];
+    let mut found: Vec<Property> = crate::audit::live::engine_hardening(container)
+        .into_iter()
+        .map(|(name, judged)| {
+            let holds = judged.is_ok();
+            Property {
+                name,
+                holds,
+                seen: judged.unwrap_or_else(|why| why),
+            }
+        })
+        .collect();
     let pid = container.state.as_ref().and_then(|s| s.pid).unwrap_or(0);
     if pid > 0
         && let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -110,23 +81,67 @@ pub fn kernel_view(status: &str) -> Vec<Property> {
     ]
 }
 
-/// A `user` of `NAME`, `UID` or `UID:GID` that is not root.
-fn is_non_root(user: &str) -> bool {
-    let name = user.split(':').next().unwrap_or_default();
-    !(name.is_empty() || name == "0" || name == "root")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use bollard::models::{ContainerConfig, HostConfig};
+
+    fn inspected(host: HostConfig, user: &str) -> ContainerInspectResponse {
+        ContainerInspectResponse {
+            host_config: Some(host),
+            config: Some(ContainerConfig {
+                user: Some(user.to_owned()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn holds(properties: &[Property], name: &str) -> bool {
+        properties
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("no {name} in {properties:?}"))
+            .holds
+    }
+
     #[test]
-    fn root_and_an_empty_user_are_root() {
-        assert!(!is_non_root(""));
-        assert!(!is_non_root("0:0"));
-        assert!(!is_non_root("root"));
-        assert!(is_non_root("10010:10010"));
-        assert!(is_non_root("mysql"));
+    fn the_engine_view_is_seven_properties_and_root_is_root() {
+        for user in ["", "0:0", "root"] {
+            let p = properties(&inspected(HostConfig::default(), user));
+            assert_eq!(p.len(), 7, "no process, no kernel view: {p:?}");
+            assert!(!holds(&p, "non-root user"), "`{user}`");
+        }
+        let p = properties(&inspected(HostConfig::default(), "10010:10010"));
+        assert!(holds(&p, "non-root user"));
+    }
+
+    #[test]
+    fn the_engine_view_agrees_with_the_audit_on_every_form_of_no_new_privileges() {
+        let host = |opt: &str| HostConfig {
+            security_opt: Some(vec![opt.to_owned()]),
+            ..Default::default()
+        };
+        for opt in [
+            "no-new-privileges",
+            "no-new-privileges:true",
+            "no-new-privileges=true",
+        ] {
+            let p = properties(&inspected(host(opt), "1"));
+            assert!(holds(&p, "no-new-privileges"), "{opt}");
+        }
+        let p = properties(&inspected(host("no-new-privileges:false"), "1"));
+        assert!(!holds(&p, "no-new-privileges"));
+    }
+
+    #[test]
+    fn a_cfs_quota_is_a_cpu_limit_in_the_engine_view() {
+        let host = HostConfig {
+            cpu_quota: Some(50_000),
+            ..Default::default()
+        };
+        assert!(holds(&properties(&inspected(host, "1")), "CPU limit"));
     }
 
     #[test]
