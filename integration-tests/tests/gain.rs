@@ -31,6 +31,9 @@ fn terminal(image: &str, bind: SocketAddr) -> testcontainers::ContainerRequest<G
     GenericImage::new(name, tag)
         .with_wait_for(WaitFor::healthcheck())
         .with_env_var("TELNET_BIND", bind.to_string())
+        // The terminal closes a session after 1 MiB of output; a measured
+        // session sends ~18 bytes per round trip, up to 120,000 of them.
+        .with_env_var("TELNET_MAX_OUTPUT_BYTES", (16 << 20).to_string())
         // Not the terminal's uid 10030: a running stack's firewall polices
         // that uid on the host network and would refuse it the test's port.
         .with_user(format!("{MEASURING_UID}:{MEASURING_UID}"))
