@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Runs the ShopDotCom stack on Docker's host network: validates
 /// `compose.yaml`, builds every image locally (no registry needed), and
@@ -171,39 +171,43 @@ pub enum Command {
     /// Ctrl-C. Progress goes to stderr, the result to stdout. Builds the
     /// images it needs first (cached); a full run takes about five minutes,
     /// `--quick` under one.
-    Bench {
-        /// A short run: 3 rounds, 20,000 round trips, sub-second loads.
-        #[arg(long)]
-        quick: bool,
-        /// Rounds (default: 5, or 3 with --quick).
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=50))]
-        rounds: Option<u64>,
-        /// Recorded 1-byte round trips per path per round (default: 50,000,
-        /// or 20,000 with --quick); fewer give unsteady high percentiles.
-        #[arg(long, value_parser = clap::value_parser!(u64).range(100..=10_000_000))]
-        round_trips: Option<u64>,
-        /// Measured seconds of each HTTP load and each bulk transfer
-        /// (default: 3 and 2, or 0.75 and 0.4 with --quick).
-        #[arg(long)]
-        seconds: Option<f64>,
-        /// HTTP keep-alive connections.
-        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1024))]
-        connections: u64,
-        /// Parallel streams of the several-stream upload.
-        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(2..=64))]
-        streams: u64,
-        /// Keep the servers this many seconds after measuring, with their
-        /// addresses on stderr, to cross-check with other tools (sockperf,
-        /// iperf3, wrk) against the same servers.
-        #[arg(long, value_name = "SECONDS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=600))]
-        hold: u64,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
-        format: TableFormat,
-        /// Also write the result as an SVG chart to this file.
-        #[arg(long, value_name = "PATH")]
-        svg: Option<PathBuf>,
-    },
+    Bench(BenchArgs),
+}
+
+/// The options of `stackctl bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// A short run: 3 rounds, 20,000 round trips, sub-second loads.
+    #[arg(long)]
+    pub quick: bool,
+    /// Rounds (default: 5, or 3 with --quick).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=50))]
+    pub rounds: Option<u64>,
+    /// Recorded 1-byte round trips per path per round (default: 50,000,
+    /// or 20,000 with --quick); fewer give unsteady high percentiles.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(100..=10_000_000))]
+    pub round_trips: Option<u64>,
+    /// Measured seconds of each HTTP load and each bulk transfer
+    /// (default: 3 and 2, or 0.75 and 0.4 with --quick).
+    #[arg(long)]
+    pub seconds: Option<f64>,
+    /// HTTP keep-alive connections.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub connections: u64,
+    /// Parallel streams of the several-stream upload.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(2..=64))]
+    pub streams: u64,
+    /// Keep the servers this many seconds after measuring, with their
+    /// addresses on stderr, to cross-check with other tools (sockperf,
+    /// iperf3, wrk) against the same servers.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub hold: u64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    pub format: TableFormat,
+    /// Also write the result as an SVG chart to this file.
+    #[arg(long, value_name = "PATH")]
+    pub svg: Option<PathBuf>,
 }
 
 /// Output formats of `config`.

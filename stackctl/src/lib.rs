@@ -69,28 +69,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         } => commands::logs::run(&project, &services, follow, &tail, out).await,
         Command::Lock { services } => commands::lock::run(&project, &services, out).await,
         Command::Audit { .. } => unreachable!("dispatched before the file is loaded"),
-        Command::Bench {
-            quick,
-            rounds,
-            round_trips,
-            seconds,
-            connections,
-            streams,
-            hold,
-            format,
-            svg,
-        } => {
-            let flags = commands::bench::Flags {
-                quick,
-                rounds,
-                round_trips,
-                seconds,
-                connections,
-                streams,
-                hold,
-                format,
-                svg,
-            };
+        Command::Bench(flags) => {
             commands::bench::run(&project, cli.project_name.clone(), flags, out).await
         }
         Command::Verify { format } => commands::verify::run(&project, format, out).await,

@@ -2,31 +2,17 @@
 //! result as a table or JSON on stdout and, if asked, an SVG chart.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
 use crate::bench::{self, Options};
-use crate::cli::TableFormat;
+use crate::cli::{BenchArgs, TableFormat};
 use crate::compose::Project;
 use crate::engine;
 use crate::progress::Progress;
 
-/// The flags of `stackctl bench`.
-pub(crate) struct Flags {
-    pub(crate) quick: bool,
-    pub(crate) rounds: Option<u64>,
-    pub(crate) round_trips: Option<u64>,
-    pub(crate) seconds: Option<f64>,
-    pub(crate) connections: u64,
-    pub(crate) streams: u64,
-    pub(crate) hold: u64,
-    pub(crate) format: TableFormat,
-    pub(crate) svg: Option<PathBuf>,
-}
-
-impl Flags {
+impl BenchArgs {
     fn options(&self) -> anyhow::Result<Options> {
         let mut options = if self.quick {
             Options::quick()
@@ -59,7 +45,7 @@ impl Flags {
 pub(crate) async fn run(
     project: &Project,
     session: Option<String>,
-    flags: Flags,
+    flags: BenchArgs,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let options = flags.options()?;

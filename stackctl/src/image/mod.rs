@@ -184,25 +184,9 @@ async fn build_one(
     );
 
     if !options.force
-        && let Ok(existing) = docker.inspect_image(&image).await
-        && existing
-            .config
-            .as_ref()
-            .and_then(|c| c.labels.as_ref())
-            .and_then(|l| l.get(FINGERPRINT_LABEL))
-            == Some(&fingerprint)
+        && let Some(built) = up_to_date(docker, name, &image, &fingerprint, progress).await
     {
-        let id = existing.id.unwrap_or_default();
-        progress.println(&format!(
-            "✔ {name}: {image} is up to date ({})",
-            short_id(&id)
-        ));
-        return Ok(Built {
-            service: name.to_owned(),
-            image,
-            id,
-            rebuilt: false,
-        });
+        return Ok(built);
     }
 
     let task = progress.task(name);
@@ -304,22 +288,8 @@ pub async fn build_binary_image(
     binary::stage(&mut context, &executable, bin, account)?;
     let tar = context.to_tar()?;
     let fingerprint = context::fingerprint([tar.as_slice()]);
-    if let Ok(existing) = docker.inspect_image(tag).await
-        && existing
-            .config
-            .as_ref()
-            .and_then(|c| c.labels.as_ref())
-            .and_then(|l| l.get(FINGERPRINT_LABEL))
-            == Some(&fingerprint)
-    {
-        let id = existing.id.unwrap_or_default();
-        progress.println(&format!("✔ {bin}: {tag} is up to date ({})", short_id(&id)));
-        return Ok(Built {
-            service: bin.to_owned(),
-            image: tag.to_owned(),
-            id,
-            rebuilt: false,
-        });
+    if let Some(built) = up_to_date(docker, bin, tag, &fingerprint, progress).await {
+        return Ok(built);
     }
     let task = progress.task(bin);
     task.step(&format!("building {tag}"));
@@ -371,6 +341,32 @@ pub fn base_images(dockerfile: &str) -> Vec<String> {
         }
     }
     bases
+}
+
+/// The image `tag` of `name`, when it exists and was built from `fingerprint`.
+async fn up_to_date(
+    docker: &Docker,
+    name: &str,
+    tag: &str,
+    fingerprint: &str,
+    progress: &Progress,
+) -> Option<Built> {
+    let existing = docker.inspect_image(tag).await.ok()?;
+    let labels = existing.config.as_ref()?.labels.as_ref()?;
+    if labels.get(FINGERPRINT_LABEL).map(String::as_str) != Some(fingerprint) {
+        return None;
+    }
+    let id = existing.id.unwrap_or_default();
+    progress.println(&format!(
+        "✔ {name}: {tag} is up to date ({})",
+        short_id(&id)
+    ));
+    Some(Built {
+        service: name.to_owned(),
+        image: tag.to_owned(),
+        id,
+        rebuilt: false,
+    })
 }
 
 /// `sha256:0123456789ab...` as `0123456789ab`.
