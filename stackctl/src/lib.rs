@@ -9,7 +9,9 @@
 //! [`engine`] connects to Docker; [`testbed`] runs private copies of the
 //! stack's services for tests and benchmarks; [`audit`] judges any Compose
 //! file, or the running stack, on the CIS Docker Benchmark and the pitfalls
-//! of host networking.
+//! of host networking; [`verify`] checks a running stack's reachability,
+//! isolation and hardening; [`bench`](mod@bench) measures host networking against the
+//! bridge and a plain process.
 
 pub mod audit;
 pub mod bench;

@@ -4,7 +4,7 @@
 //! inspect data and the sockets listening in the host's network namespace).
 //!
 //! Both modes turn each service into the same [`subject::Subject`] facts,
-//! so the same checks ([`cis`], [`pitfalls`]) run on both and a healthy
+//! so the same checks (`cis`, `pitfalls`) run on both and a healthy
 //! stack audits the same live as on paper. Findings can be accepted risks
 //! ([`accept`]), listed with the compensating [`controls`] in place; the
 //! report renders for people, as JSON or as SARIF ([`render`]).

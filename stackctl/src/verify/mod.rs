@@ -4,7 +4,7 @@
 //! - Reachability: every service answers over `localhost` from the host
 //!   (a real protocol exchange, not just an accepted connection), and each
 //!   service reaches its upstream over `localhost`, as the service's own
-//!   process reports it ([`upstream`]).
+//!   process reports it (`upstream`).
 //! - Isolation: a LAN client in a namespace of its own ([`lan`]) reaches
 //!   what binds every address and not what binds loopback; the firewall
 //!   refuses each service's uid what its egress policy does not allow
@@ -112,7 +112,7 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// The services in file order with their `listen` endpoints.
+/// The services (by name) with their `listen` endpoints.
 fn endpoints(project: &Project) -> Vec<(&str, &Endpoint)> {
     project
         .model
