@@ -9,42 +9,51 @@ use std::time::{Duration, Instant};
 
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use stackctl::bench::paths::BENCH_LABEL;
+use stackctl::firewall::Family;
+use stackctl::testbed::Testbed;
 
-/// `stackctl -f <the stack> -p <session> bench <args>`.
-fn bench(session: &str, args: &[&str]) -> Command {
+/// `stackctl -f <the stack> -p <project> bench <args>`.
+fn bench(project: &str, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_stackctl"));
     command
         .arg("-f")
         .arg(stackctl::testbed::stack_compose_file())
-        .args(["-p", session, "bench"])
+        .args(["-p", project, "bench"])
         .args(args);
     command
 }
 
-/// The containers labelled as this session's (running or not).
-async fn leftovers(session: &str) -> Vec<String> {
+/// The containers of the benches run with `-p project` (running or not):
+/// their sessions are `PROJECT-bench-PID`.
+async fn leftovers(project: &str) -> Vec<String> {
     let docker = stackctl::engine::connect().await.unwrap();
-    let filters =
-        std::collections::HashMap::from([("label", vec![format!("{BENCH_LABEL}={session}")])]);
+    let filters = std::collections::HashMap::from([("label", vec![BENCH_LABEL.to_owned()])]);
     let options = ListContainersOptionsBuilder::default()
         .all(true)
         .filters(&filters)
         .build();
+    let prefix = format!("{project}-bench-");
     docker
         .list_containers(Some(options))
         .await
         .unwrap()
         .into_iter()
+        .filter(|c| {
+            c.labels
+                .as_ref()
+                .and_then(|l| l.get(BENCH_LABEL))
+                .is_some_and(|session| session.starts_with(&prefix))
+        })
         .flat_map(|c| c.names.unwrap_or_default())
         .collect()
 }
 
 #[tokio::test]
 async fn a_small_run_measures_all_four_paths_and_removes_its_containers() {
-    let session = format!("stackctl-test-bench-{}", std::process::id());
+    let project = format!("stackctl-test-bench-{}", std::process::id());
     let svg = tempfile::NamedTempFile::new().unwrap();
     let output = bench(
-        &session,
+        &project,
         &[
             "--rounds",
             "2",
@@ -110,14 +119,14 @@ async fn a_small_run_measures_all_four_paths_and_removes_its_containers() {
     }
     let chart = std::fs::read_to_string(svg.path()).unwrap();
     assert!(chart.starts_with("<svg") && chart.contains("bridge-proxy"));
-    assert_eq!(leftovers(&session).await, Vec::<String>::new());
+    assert_eq!(leftovers(&project).await, Vec::<String>::new());
 }
 
 #[tokio::test]
 async fn ctrl_c_in_the_middle_of_a_run_removes_every_container_it_started() {
-    let session = format!("stackctl-test-bench-int-{}", std::process::id());
+    let project = format!("stackctl-test-bench-int-{}", std::process::id());
     let mut child = bench(
-        &session,
+        &project,
         &["--rounds", "50", "--round-trips", "20000", "--seconds", "2"],
     )
     .stdout(Stdio::null())
@@ -145,7 +154,7 @@ async fn ctrl_c_in_the_middle_of_a_run_removes_every_container_it_started() {
         }
     }
     assert!(
-        !leftovers(&session).await.is_empty(),
+        !leftovers(&project).await.is_empty(),
         "the containers run while it measures"
     );
     let sent = Command::new("kill")
@@ -173,5 +182,70 @@ async fn ctrl_c_in_the_middle_of_a_run_removes_every_container_it_started() {
         said.iter().any(|l| l.contains("interrupted; removing")),
         "it said it was interrupted and cleaned up: {said:?}"
     );
-    assert_eq!(leftovers(&session).await, Vec::<String>::new());
+    assert_eq!(leftovers(&project).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_bench_named_like_a_running_stack_leaves_that_stack_alone() {
+    let mut bed = Testbed::new("bench-beside").await.unwrap();
+    let name = bed.project().name.clone();
+    // As root this installs the copy's firewall too.
+    bed.start("db").await.unwrap();
+    let firewall = stackctl::firewall::check_available().is_ok();
+    let rules_before = stackctl::firewall::installed(&name, Family::V4);
+    assert_eq!(
+        !rules_before.is_empty(),
+        firewall,
+        "the copy's firewall is installed"
+    );
+
+    let output = bench(
+        &name,
+        &[
+            "--rounds",
+            "1",
+            "--round-trips",
+            "100",
+            "--seconds",
+            "0.05",
+            "--format",
+            "json",
+        ],
+    )
+    .stderr(Stdio::inherit())
+    .output()
+    .unwrap();
+    assert!(output.status.success(), "{}", output.status);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let session = report["session"].as_str().unwrap();
+    assert_ne!(session, name, "the bench has a session of its own");
+
+    assert_eq!(
+        stackctl::firewall::installed(&name, Family::V4),
+        rules_before,
+        "the stack's firewall chain is intact"
+    );
+    let containers = stackctl::stack::containers(&bed.docker, &name)
+        .await
+        .unwrap();
+    assert_eq!(containers.len(), 1, "{containers:?}");
+    assert!(containers[0].running, "the stack's database still runs");
+    assert_eq!(leftovers(&name).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_session_with_containers_or_rules_of_its_own_is_refused() {
+    let mut bed = Testbed::new("bench-taken").await.unwrap();
+    let name = bed.project().name.clone();
+    bed.start("db").await.unwrap();
+    let err = stackctl::bench::paths::check_unused(&bed.docker, &name)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&format!("`{name}` is in use")), "{err}");
+    assert!(err.contains("containers of project"), "{err}");
+    let unused = format!("{name}-bench-unused");
+    stackctl::bench::paths::check_unused(&bed.docker, &unused)
+        .await
+        .unwrap();
 }

@@ -115,6 +115,9 @@ pub async fn run(
     options: &Options,
     progress: &Progress,
 ) -> anyhow::Result<Report> {
+    // Checked before anything starts: the cleanup below removes everything
+    // under `session`, which must not be someone else's.
+    paths::check_unused(docker, session).await?;
     let work = async {
         let servers = paths::start(docker, stack, session, progress).await?;
         measure(servers, session, options, progress).await

@@ -540,6 +540,35 @@ pub async fn containers(docker: &Docker, session: &str) -> anyhow::Result<Vec<St
         .collect())
 }
 
+/// Fails when containers (of a bench or of a stack) or firewall rules
+/// already exist under `session`: the bench removes everything under its
+/// session at the end, so it must start from nothing.
+pub async fn check_unused(docker: &Docker, session: &str) -> anyhow::Result<()> {
+    let mut found = Vec::new();
+    let bench = containers(docker, session).await?;
+    if !bench.is_empty() {
+        found.push(format!("{} bench containers", bench.len()));
+    }
+    let stack = crate::stack::containers(docker, session).await?;
+    if !stack.is_empty() {
+        found.push(format!("{} containers of project `{session}`", stack.len()));
+    }
+    if let Ok(rules) = crate::firewall::try_installed(session, crate::firewall::Family::V4) {
+        if !rules.is_empty() {
+            found.push(format!("{} firewall rules", rules.len()));
+        }
+    }
+    if !found.is_empty() {
+        bail!(
+            "the bench's session name `{session}` is in use ({}); the bench removes everything under its \
+             session when it ends, so it will not start. Run it with another `-p`, or remove what is left \
+             of an earlier bench with `stackctl -p {session} down`",
+            found.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// Removes every container of `session` (with its anonymous volumes) and
 /// its firewall rules. Bounded: each engine call has its own timeout.
 pub async fn remove(docker: &Docker, session: &str) -> anyhow::Result<usize> {

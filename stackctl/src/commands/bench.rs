@@ -42,6 +42,14 @@ impl BenchArgs {
     }
 }
 
+/// The bench's own session name: derived from `-p` (or `stackctl`) and the
+/// process id, never `-p` itself. The session's containers and firewall rules
+/// are removed at the end, so a session named like a running stack would
+/// take that stack's firewall chain with it.
+fn session_name(project_name: Option<&str>, pid: u32) -> String {
+    format!("{}-bench-{pid}", project_name.unwrap_or("stackctl"))
+}
+
 pub(crate) async fn run(
     project: &Project,
     session: Option<String>,
@@ -50,8 +58,7 @@ pub(crate) async fn run(
 ) -> anyhow::Result<()> {
     let options = flags.options()?;
     let docker = engine::connect().await?;
-    // Unique beside a running stack, other benches and tests; `-p` names it.
-    let session = session.unwrap_or_else(|| format!("stackctl-bench-{}", std::process::id()));
+    let session = session_name(session.as_deref(), std::process::id());
     // Plain lines, not spinners: a spinner's redraws would take CPU from
     // the measurement on a small machine.
     let progress = Progress::plain();
@@ -66,4 +73,15 @@ pub(crate) async fn run(
         TableFormat::Json => writeln!(out, "{}", bench::json::to_string(&report)?)?,
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_is_never_the_project_name_itself() {
+        assert_eq!(session_name(Some("shopdotcom"), 42), "shopdotcom-bench-42");
+        assert_eq!(session_name(None, 42), "stackctl-bench-42");
+    }
 }
