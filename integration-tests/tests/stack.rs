@@ -88,6 +88,7 @@ testkit::tests!(Stack;
     every_container_runs_hardened_as_the_engine_and_the_kernel_report,
     verify_passes_every_claim_on_the_running_stack,
     verify_fails_on_a_stack_that_is_not_running,
+    verify_fails_when_its_ports_are_not_the_ones_the_stack_was_started_with,
 );
 
 fn main() -> ExitCode {
@@ -367,5 +368,37 @@ async fn verify_fails_on_a_stack_that_is_not_running(_stack: Arc<Stack>) -> anyh
         reach.outcome == Outcome::Fail && reach.detail.contains("stackctl up"),
         "{reach:?}"
     );
+    Ok(())
+}
+
+async fn verify_fails_when_its_ports_are_not_the_ones_the_stack_was_started_with(
+    stack: Arc<Stack>,
+) -> anyhow::Result<()> {
+    // The running copy, read with another API port than `up` had: verify
+    // must not judge whatever listens there as this project's API.
+    let elsewhere = stackctl::testbed::free_port()?.to_string();
+    let lookup = |name: &str| match name {
+        "SHOP_API_PORT" => Some(elsewhere.clone()),
+        other if other.ends_with("_PORT") => stack.bed.port(other).ok().map(|p| p.to_string()),
+        _ => None,
+    };
+    let mut project =
+        stackctl::compose::Project::load_with(&stackctl::testbed::stack_compose_file(), &lookup)?;
+    project.rename(&stack.bed.project().name);
+    let report = verify::verify(&stack.bed.docker, &project).await?;
+    ensure!(!report.passed(), "verify passed with the wrong API port");
+    for (service, claim) in [
+        ("api", "host -> api"),
+        ("api", "api -> db"),
+        ("notebook-gateway", "notebook-gateway -> api"),
+    ] {
+        let check = report
+            .find(service, claim)
+            .with_context(|| format!("no claim `{claim}`"))?;
+        ensure!(
+            check.outcome == Outcome::Fail && check.detail.contains("was started listening at"),
+            "{check:?}"
+        );
+    }
     Ok(())
 }

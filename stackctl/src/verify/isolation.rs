@@ -34,12 +34,14 @@ pub(super) struct Service {
 /// The inputs of [`check`], taken from the project.
 #[derive(Debug, Clone)]
 pub(super) struct Inputs {
-    endpoints: Vec<(String, Endpoint)>,
+    /// Each service's endpoints, with why its container cannot be checked
+    /// there, if it cannot.
+    endpoints: Vec<(String, Endpoint, Option<String>)>,
     services: Vec<Service>,
 }
 
 impl Inputs {
-    pub(super) fn of(project: &Project) -> Inputs {
+    pub(super) fn of(project: &Project, unavailable: &dyn Fn(&str) -> Option<String>) -> Inputs {
         let is_root = nix::unistd::geteuid().is_root();
         let rules = if is_root {
             firewall::installed(&project.name, Family::V4)
@@ -68,7 +70,9 @@ impl Inputs {
         Inputs {
             endpoints: endpoints(project)
                 .into_iter()
-                .map(|(service, endpoint)| (service.to_owned(), endpoint.clone()))
+                .map(|(service, endpoint)| {
+                    (service.to_owned(), endpoint.clone(), unavailable(service))
+                })
                 .collect(),
             services,
         }
@@ -94,15 +98,16 @@ fn lan_claims(
     cancelled: &AtomicBool,
     checks: &mut Vec<Check>,
 ) {
-    for (service, endpoint) in &inputs.endpoints {
+    for (service, endpoint, unavailable) in &inputs.endpoints {
         if cancelled.load(Ordering::Relaxed) {
             return;
         }
         let for_lan = endpoint.addr.ip().is_unspecified();
         let port = endpoint.addr.port();
-        let (claim, outcome, detail) = match lan {
-            Err(why) => (format!("LAN client -> :{port}"), Outcome::Skip, why.clone()),
-            Ok(lan) => {
+        let (claim, outcome, detail) = match (lan, unavailable) {
+            (_, Some(why)) => (format!("LAN client -> :{port}"), Outcome::Skip, why.clone()),
+            (Err(why), None) => (format!("LAN client -> :{port}"), Outcome::Skip, why.clone()),
+            (Ok(lan), None) => {
                 let target = format!("{}:{port}", lan.host_ip);
                 let result = lan.connect_to_host(port, CONNECT_TIMEOUT);
                 let claim = if for_lan {
@@ -184,8 +189,8 @@ fn firewall_claims(
         let mut targets: Vec<(String, SocketAddr)> = inputs
             .endpoints
             .iter()
-            .filter(|(other, _)| other != name)
-            .map(|(other, e)| (format!("{other} {}", local_addr(e)), local_addr(e)))
+            .filter(|(other, _, unavailable)| other != name && unavailable.is_none())
+            .map(|(other, e, _)| (format!("{other} {}", local_addr(e)), local_addr(e)))
             .collect();
         if let Some(addr) = lan_target {
             targets.push((format!("a LAN host {addr}"), addr));
@@ -298,8 +303,8 @@ mod tests {
     fn a_service_without_its_projects_rules_fails_its_refusals_without_probing() {
         let inputs = Inputs {
             endpoints: vec![
-                ("db".into(), "mysql://127.0.0.1:1".parse().unwrap()),
-                ("api".into(), "http://0.0.0.0:2".parse().unwrap()),
+                ("db".into(), "mysql://127.0.0.1:1".parse().unwrap(), None),
+                ("api".into(), "http://0.0.0.0:2".parse().unwrap(), None),
             ],
             services: vec![Service {
                 name: "api".into(),
@@ -321,9 +326,30 @@ mod tests {
     }
 
     #[test]
+    fn a_port_without_this_projects_container_is_not_judged_from_the_lan() {
+        let inputs = Inputs {
+            endpoints: vec![(
+                "db".into(),
+                "mysql://127.0.0.1:1".parse().unwrap(),
+                Some("no container".into()),
+            )],
+            services: Vec::new(),
+        };
+        let mut checks = Vec::new();
+        lan_claims(
+            &inputs,
+            Err(&"x".to_owned()),
+            &AtomicBool::new(false),
+            &mut checks,
+        );
+        assert_eq!(checks[0].outcome, Outcome::Skip);
+        assert_eq!(checks[0].detail, "no container");
+    }
+
+    #[test]
     fn a_cancelled_check_stops_before_probing() {
         let inputs = Inputs {
-            endpoints: vec![("db".into(), "mysql://127.0.0.1:1".parse().unwrap())],
+            endpoints: vec![("db".into(), "mysql://127.0.0.1:1".parse().unwrap(), None)],
             services: Vec::new(),
         };
         let mut checks = Vec::new();

@@ -90,7 +90,9 @@ pub async fn verify(docker: &Docker, project: &Project) -> anyhow::Result<Report
     let mut checks = Vec::new();
     reachability(project, &containers, &mut checks).await;
     // On a blocking thread, told to stop if this future is dropped (Ctrl-C).
-    let inputs = isolation::Inputs::of(project);
+    let inputs = isolation::Inputs::of(project, &|service| {
+        unavailable(project, service, &containers)
+    });
     let cancel = CancelOnDrop(Arc::new(AtomicBool::new(false)));
     let cancelled = cancel.0.clone();
     checks
@@ -143,7 +145,7 @@ pub fn local_addr(endpoint: &Endpoint) -> SocketAddr {
 async fn reachability(project: &Project, containers: &[Existing], checks: &mut Vec<Check>) {
     for (service, endpoint) in endpoints(project) {
         let claim = format!("host -> {service} at {}", endpoint.reach());
-        let (outcome, detail) = match not_running(service, containers) {
+        let (outcome, detail) = match unavailable(project, service, containers) {
             Some(why) => (Outcome::Fail, why),
             None => match speak(endpoint).await {
                 Ok(answer) => (Outcome::Pass, answer),
@@ -159,10 +161,36 @@ async fn reachability(project: &Project, containers: &[Existing], checks: &mut V
         });
     }
     for service in project.model.services.keys() {
-        if let Some(check) = upstream::check(project, service).await {
+        let unavailable = |name: &str| unavailable(project, name, containers);
+        if let Some(check) = upstream::check(project, service, &unavailable).await {
             checks.push(check);
         }
     }
+}
+
+/// Why `service` cannot be checked at the addresses `compose.yaml` gives
+/// it: no running container of this project, or one that `up` started
+/// listening elsewhere (other port variables than this run's), whose
+/// ports may now belong to another stack.
+fn unavailable(project: &Project, service: &str, containers: &[Existing]) -> Option<String> {
+    if let Some(why) = not_running(service, containers) {
+        return Some(why);
+    }
+    let container = containers.iter().find(|c| c.service == service)?;
+    let declared: Vec<String> = project
+        .extensions
+        .get(service)
+        .map(|e| e.listen.iter().map(stack::up::describe_endpoint).collect())
+        .unwrap_or_default();
+    (!container.reach.is_empty() && container.reach != declared).then(|| {
+        format!(
+            "container {} was started listening at {}, but compose.yaml with this environment says {}: \
+             run verify with the port variables `up` had",
+            container.name,
+            container.reach.join(", "),
+            declared.join(", ")
+        )
+    })
 }
 
 /// Why `service` cannot answer, when its container is not running.

@@ -10,8 +10,19 @@ use crate::compose::extension::Endpoint;
 
 use super::{Check, Group, Outcome, local_addr, pass_if, probe};
 
-/// The check of `service`'s upstream, for the services that report one.
-pub(super) async fn check(project: &Project, service: &str) -> Option<Check> {
+/// The check of `service`'s upstream, for the services that report one;
+/// failed without asking when the service or its upstream is `unavailable`
+/// (no container of this project answers at its address).
+pub(super) async fn check(
+    project: &Project,
+    service: &str,
+    unavailable: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Option<Check> {
+    let upstream_of = match service {
+        "api" => "db",
+        "notebook-gateway" | "legacy-telnet" => "api",
+        _ => return None,
+    };
     let endpoint = project.extensions.get(service)?.listen.first().cloned()?;
     let upstream = |name: &str| -> String {
         project
@@ -23,24 +34,27 @@ pub(super) async fn check(project: &Project, service: &str) -> Option<Check> {
                 |e| format!("{name} at {}", local_addr(e)),
             )
     };
-    let (claim, result) = match service {
-        "api" => (
-            format!("api -> {} (its /readyz queries it)", upstream("db")),
-            api_ready(&endpoint).await,
+    let claim = match service {
+        "api" => format!("api -> {} (its /readyz queries it)", upstream(upstream_of)),
+        "notebook-gateway" => format!(
+            "notebook-gateway -> {} (its /api/status)",
+            upstream(upstream_of)
         ),
-        "notebook-gateway" => (
-            format!("notebook-gateway -> {} (its /api/status)", upstream("api")),
-            gateway_status(&endpoint).await,
-        ),
-        "legacy-telnet" => (
-            format!("legacy-telnet -> {} (its NETINFO)", upstream("api")),
-            terminal_netinfo(&endpoint).await,
-        ),
-        _ => return None,
+        _ => format!("legacy-telnet -> {} (its NETINFO)", upstream(upstream_of)),
     };
-    let (outcome, detail) = match result {
-        Ok((holds, detail)) => (pass_if(holds), detail),
-        Err(err) => (Outcome::Fail, format!("no report: {err:#}")),
+    let (outcome, detail) = match unavailable(service).or_else(|| unavailable(upstream_of)) {
+        Some(why) => (Outcome::Fail, why),
+        None => {
+            let result = match service {
+                "api" => api_ready(&endpoint).await,
+                "notebook-gateway" => gateway_status(&endpoint).await,
+                _ => terminal_netinfo(&endpoint).await,
+            };
+            match result {
+                Ok((holds, detail)) => (pass_if(holds), detail),
+                Err(err) => (Outcome::Fail, format!("no report: {err:#}")),
+            }
+        }
     };
     Some(Check {
         group: Group::Reachability,
