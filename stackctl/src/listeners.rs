@@ -47,6 +47,41 @@ pub fn conflicts(wanted: SocketAddr, listeners: &[Listener]) -> Vec<Listener> {
         .collect()
 }
 
+/// The container a process runs in: the engine's container ID from its
+/// `/proc/PID/cgroup` (`/docker/ID` or `docker-ID.scope`), if any.
+pub fn container_of(pid: u32) -> Option<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    container_in_cgroup(&text)
+}
+
+fn container_in_cgroup(text: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let last = line.rsplit('/').next()?;
+        let id = last.strip_prefix("docker-").unwrap_or(last);
+        let id = id.strip_suffix(".scope").unwrap_or(id);
+        (id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_owned())
+    })
+}
+
+/// A port near `busy` that nothing listens on and that can be bound on
+/// `ip` now: `busy + 10000` if it is, else the kernel's choice.
+pub fn free_port_near(ip: IpAddr, busy: u16, listening: &[Listener]) -> Option<u16> {
+    let usable = |port: u16| {
+        port != busy
+            && conflicts(SocketAddr::new(ip, port), listening).is_empty()
+            && std::net::TcpListener::bind((ip, port)).is_ok()
+    };
+    if let Some(near) = busy.checked_add(10_000).filter(|p| usable(*p)) {
+        return Some(near);
+    }
+    let chosen = std::net::TcpListener::bind((ip, 0))
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    usable(chosen).then_some(chosen)
+}
+
 /// `(address, inode)` of the LISTEN rows of a `/proc/net/tcp*` table.
 fn parse_table(text: &str) -> Vec<(SocketAddr, u64)> {
     text.lines()
@@ -158,5 +193,32 @@ mod tests {
             1,
             "a wildcard bind conflicts too"
         );
+    }
+
+    #[test]
+    fn a_container_is_found_in_either_cgroup_layout() {
+        let id = "b39c4ae640f19d8f0580cc339944fc3e2baf747822528edc00308f3a0c1f7ba6";
+        assert_eq!(
+            container_in_cgroup(&format!("1:cpu:/docker/{id}\n0::/docker/{id}\n")),
+            Some(id.to_owned())
+        );
+        assert_eq!(
+            container_in_cgroup(&format!("0::/system.slice/docker-{id}.scope\n")),
+            Some(id.to_owned())
+        );
+        assert_eq!(
+            container_in_cgroup("0::/user.slice/session-2.scope\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn the_suggested_port_is_not_the_busy_one_and_can_be_bound() {
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let busy = held.local_addr().unwrap().port();
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let port = free_port_near(ip, busy, &listening()).unwrap();
+        assert_ne!(port, busy);
+        std::net::TcpListener::bind((ip, port)).unwrap();
     }
 }

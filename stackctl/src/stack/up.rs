@@ -128,7 +128,7 @@ pub async fn up(
         None
     };
     let existing = containers(docker, &project.name).await?;
-    check_ports_free(project, &order, &existing)?;
+    check_ports_free(docker, project, &order, &existing).await?;
     for path in secrets::ensure(project, &selected)? {
         progress.println(&format!(
             "generated a secret in {} (value not shown)",
@@ -207,14 +207,18 @@ pub async fn up(
 }
 
 /// Fails, before anything starts, when another process holds a port a
-/// service that is not running yet must bind.
-fn check_ports_free(
+/// service that is not running yet must bind; the fix names a port that is
+/// free now, and the stackctl project whose container holds the port.
+async fn check_ports_free(
+    docker: &Docker,
     project: &Project,
     order: &[String],
     existing: &[Existing],
 ) -> anyhow::Result<()> {
     let listening = listeners::listening();
+    let text = std::fs::read_to_string(&project.file).unwrap_or_default();
     let mut taken = Vec::new();
+    let mut moves = Vec::new();
     for name in order {
         if existing.iter().any(|e| e.service == *name && e.running) {
             continue;
@@ -225,9 +229,21 @@ fn check_ports_free(
             .map(|e| e.listen.as_slice())
             .unwrap_or_default()
         {
-            for holder in listeners::conflicts(endpoint.addr, &listening) {
+            let holders = listeners::conflicts(endpoint.addr, &listening);
+            for holder in &holders {
                 let by = match &holder.process {
-                    Some((pid, process)) => format!("process {pid} ({process})"),
+                    Some((pid, process)) => {
+                        let owner = match listeners::container_of(*pid) {
+                            Some(id) => holder_project(docker, &id).await,
+                            None => None,
+                        };
+                        match owner {
+                            Some(other) => format!(
+                                "process {pid} ({process}, a container of stackctl project `{other}`)"
+                            ),
+                            None => format!("process {pid} ({process})"),
+                        }
+                    }
                     None => "a process this user cannot see".to_owned(),
                 };
                 taken.push(format!(
@@ -236,17 +252,69 @@ fn check_ports_free(
                     holder.addr
                 ));
             }
+            let port = endpoint.addr.port();
+            if holders.is_empty() || moves.iter().any(|(_, busy, _)| *busy == port) {
+                continue;
+            }
+            let variable = port_variable(&text, port, &|key| std::env::var(key).ok());
+            let free = listeners::free_port_near(endpoint.addr.ip(), port, &listening);
+            if let (Some(variable), Some(free)) = (variable, free) {
+                moves.push((variable, port, free));
+            }
         }
     }
     if !taken.is_empty() {
         bail!(
-            "{}\n  fix: on the host network a container binds the host's own ports; stop that process, or give \
-             the service another port (this stack's ports are variables: e.g. `SHOP_API_PORT=13000 stackctl -p other up`). \
-             Nothing was started.",
-            taken.join("\n")
+            "{}\n  fix: {}",
+            taken.join("\n"),
+            port_fix(&project.name, &moves)
         );
     }
     Ok(())
+}
+
+/// The stackctl project of container `id` (its Compose project label).
+async fn holder_project(docker: &Docker, id: &str) -> Option<String> {
+    let inspected = docker.inspect_container(id, None).await.ok()?;
+    inspected.config?.labels?.get(PROJECT_LABEL).cloned()
+}
+
+/// The variable of a compose text (`${NAME}` or `${NAME:-DEFAULT}`, named
+/// `..._PORT`) whose value, from `env` or its default, is `port`.
+fn port_variable(text: &str, port: u16, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let port = port.to_string();
+    text.split("${").skip(1).find_map(|rest| {
+        let inside = rest.split('}').next()?;
+        let name = inside.split([':', '-', '?']).next()?;
+        // `${NAME:-DEFAULT}` or `${NAME-DEFAULT}`.
+        let default = inside.split_once('-').map(|(_, default)| default);
+        if !name.ends_with("_PORT") {
+            return None;
+        }
+        let value = env(name).or_else(|| default.map(str::to_owned))?;
+        (value == port).then(|| name.to_owned())
+    })
+}
+
+/// The fix for taken ports: each `(variable, busy port, free port)` moved
+/// to its free port in one command line.
+fn port_fix(project: &str, moves: &[(String, u16, u16)]) -> String {
+    let mut fix =
+        "on the host network a container binds the host's own ports; stop that process, or give \
+                   the service another port"
+            .to_owned();
+    if !moves.is_empty() {
+        let assignments: Vec<String> = moves
+            .iter()
+            .map(|(variable, _, free)| format!("{variable}={free}"))
+            .collect();
+        fix.push_str(&format!(
+            " (free now: `{} stackctl -p {project} up`)",
+            assignments.join(" ")
+        ));
+    }
+    fix.push_str(". Nothing was started.");
+    fix
 }
 
 /// The image ID each service runs: just built (and pinned), or checked
@@ -638,4 +706,48 @@ pub fn describe_endpoint(endpoint: &Endpoint) -> String {
         "at this address"
     };
     format!("{} ({scope})", endpoint.reach())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "API_BIND: \"0.0.0.0:${SHOP_API_PORT:-3000}\"\nlisten: [\"mysql://127.0.0.1:${SHOP_DB_PORT:-3306}\"]\nX: ${SHOP_SECRETS_DIR:-./s}";
+
+    #[test]
+    fn the_variable_of_a_port_is_found_by_its_value() {
+        let none = |_: &str| None;
+        assert_eq!(
+            port_variable(TEXT, 3306, &none).as_deref(),
+            Some("SHOP_DB_PORT")
+        );
+        assert_eq!(
+            port_variable(TEXT, 3000, &none).as_deref(),
+            Some("SHOP_API_PORT")
+        );
+        let api_moved = |key: &str| (key == "SHOP_API_PORT").then(|| "13000".to_owned());
+        assert_eq!(
+            port_variable(TEXT, 13000, &api_moved).as_deref(),
+            Some("SHOP_API_PORT")
+        );
+        assert_eq!(port_variable(TEXT, 3000, &api_moved), None);
+    }
+
+    #[test]
+    fn the_port_hint_suggests_a_free_port_not_the_busy_one() {
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let busy = held.local_addr().unwrap().port();
+        let text = TEXT.replace("3000", &busy.to_string());
+        let variable = port_variable(&text, busy, &|_| None).unwrap();
+        let free =
+            listeners::free_port_near("127.0.0.1".parse().unwrap(), busy, &listeners::listening())
+                .unwrap();
+        let fix = port_fix("newuser2", &[(variable, busy, free)]);
+        assert!(
+            fix.contains(&format!("`SHOP_API_PORT={free} stackctl -p newuser2 up`")),
+            "{fix}"
+        );
+        assert!(!fix.contains(&format!("={busy} ")), "{fix}");
+        assert!(fix.ends_with("Nothing was started."), "{fix}");
+    }
 }
