@@ -16,11 +16,27 @@ pub struct Cli {
 
     /// The project name, which prefixes container and volume names
     /// (default: from the Compose file).
-    #[arg(short = 'p', long, env = "COMPOSE_PROJECT_NAME", global = true)]
+    #[arg(short = 'p', long, env = "COMPOSE_PROJECT_NAME", global = true, value_parser = project_name)]
     pub project_name: Option<String>,
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `-p` and `COMPOSE_PROJECT_NAME`: Compose's rule, checked as given.
+fn project_name(name: &str) -> Result<String, String> {
+    crate::compose::check_project_name(name).map(|()| name.to_owned())
+}
+
+/// `logs --tail`: `all` or a number of lines, as the engine takes it.
+fn tail_lines(tail: &str) -> Result<String, String> {
+    if tail == "all" || tail.parse::<u64>().is_ok() {
+        Ok(tail.to_owned())
+    } else {
+        Err(format!(
+            "`{tail}` is not a number of lines; give `all` or a whole number such as 100"
+        ))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,7 +115,7 @@ pub enum Command {
         #[arg(short, long)]
         follow: bool,
         /// Lines from the end of each log to start with (`all` for everything).
-        #[arg(long, default_value = "all")]
+        #[arg(long, default_value = "all", value_parser = tail_lines)]
         tail: String,
     },
     /// Pin the services' current image IDs (after a deliberate change).
@@ -253,5 +269,37 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         <Cli as clap::CommandFactory>::command().debug_assert();
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, String> {
+        Cli::try_parse_from(std::iter::once("stackctl").chain(args.iter().copied()))
+            .map_err(|err| err.to_string())
+    }
+
+    #[test]
+    fn logs_tail_takes_all_or_a_number_of_lines() {
+        for good in ["all", "0", "100"] {
+            let cli = parse(&["logs", "--tail", good]).unwrap();
+            let Command::Logs { tail, .. } = cli.command else {
+                panic!("not logs")
+            };
+            assert_eq!(tail, good);
+        }
+        for bad in ["abc", "-5", "1.5", ""] {
+            let err = parse(&["logs", &format!("--tail={bad}")]).unwrap_err();
+            assert!(err.contains("give `all` or a whole number"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_invalid_project_name_is_refused_not_lowercased() {
+        let err = parse(&["-p", "Bad_Name", "ps"]).unwrap_err();
+        assert!(
+            err.contains("project name `Bad_Name` is not valid"),
+            "{err}"
+        );
+        assert!(err.contains("lower case letters, digits"), "{err}");
+        let cli = parse(&["-p", "good_name-2", "ps"]).unwrap();
+        assert_eq!(cli.project_name.as_deref(), Some("good_name-2"));
     }
 }

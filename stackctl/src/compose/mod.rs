@@ -198,6 +198,22 @@ impl Project {
             return Err(Diagnostics(all));
         }
 
+        // A name the file gives must be valid as written; only the
+        // directory's name is made valid (as Compose does).
+        for (given, path) in [
+            (&model.name, KeyPath::root().key("name")),
+            (
+                &validated.project.project_name,
+                KeyPath::root().key("x-stackctl").key("project-name"),
+            ),
+        ] {
+            if let Some(given) = given {
+                if let Err(problem) = check_project_name(given) {
+                    let (problem, fix) = split_message(&problem);
+                    return Err(fail(diagnostic(path, None, problem, fix)));
+                }
+            }
+        }
         let dir = absolute_dir(file);
         let name = model
             .name
@@ -294,7 +310,27 @@ fn absolute_dir(file: &Path) -> PathBuf {
     std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned())
 }
 
-/// Compose's rule: lower case letters, digits, `-` and `_`.
+/// Checks a project name given by the user or the file against Compose's
+/// rule: lower case letters, digits, `_` and `-`, starting with a letter or
+/// digit. The error says what is allowed (it is not lowercased silently: a
+/// different name would be a different project).
+pub fn check_project_name(name: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-');
+    let starts_well = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if starts_well && name.chars().all(allowed) {
+        return Ok(());
+    }
+    let suggestion = normalize_project_name(name.trim_start_matches(['-', '_']));
+    Err(format!(
+        "project name `{name}` is not valid: it must consist of lower case letters, digits, `_` and `-`, \
+         and start with a letter or digit; use e.g. `{suggestion}`"
+    ))
+}
+
+/// Compose's rule for a directory's name: lower case letters, digits, `-` and `_`.
 fn normalize_project_name(name: &str) -> String {
     let normalized: String = name
         .to_lowercase()
@@ -373,6 +409,46 @@ mod tests {
         assert_eq!(normalize_project_name("ShopDotCom"), "shopdotcom");
         assert_eq!(normalize_project_name("my stack!"), "mystack");
         assert_eq!(normalize_project_name("..."), "default");
+    }
+
+    #[test]
+    fn a_project_name_must_be_lower_case_letters_digits_dash_and_underscore() {
+        for good in ["shopdotcom", "newuser2", "my_stack-1", "1st"] {
+            assert_eq!(check_project_name(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "Bad_Name",
+            "",
+            "-leading",
+            "_leading",
+            "has space",
+            "dot.ted",
+        ] {
+            let err = check_project_name(bad).unwrap_err();
+            assert!(
+                err.contains("lower case letters, digits, `_` and `-`"),
+                "{bad}: {err}"
+            );
+        }
+        assert!(
+            check_project_name("Bad_Name")
+                .unwrap_err()
+                .contains("e.g. `bad_name`")
+        );
+    }
+
+    #[test]
+    fn a_file_naming_an_invalid_project_is_refused() {
+        let err = Project::parse(
+            "name: Bad_Name\nservices:\n  app:\n    image: busybox:1\n",
+            Path::new("compose.yaml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("project name `Bad_Name` is not valid"),
+            "{err}"
+        );
     }
 
     #[test]
