@@ -535,15 +535,21 @@ struct Job {
     status: watch::Sender<Status>,
 }
 
+/// A service's line once `up` is done with it, e.g. `created, healthy`
+/// (the progress line adds the time in parentheses).
+fn summary(report: &ServiceReport) -> String {
+    format!(
+        "{}, {}",
+        report.action,
+        report.health.as_deref().unwrap_or(&report.state)
+    )
+}
+
 impl Job {
     async fn run(mut self, task: crate::progress::Task) -> Result<ServiceReport, Arc<String>> {
         match self.steps(&task).await {
             Ok(report) => {
-                task.finish(&format!(
-                    "{} ({})",
-                    report.action,
-                    report.health.as_deref().unwrap_or(&report.state)
-                ));
+                task.finish(&summary(&report));
                 Ok(report)
             }
             Err(message) => {
@@ -713,6 +719,23 @@ mod tests {
     use super::*;
 
     const TEXT: &str = "API_BIND: \"0.0.0.0:${SHOP_API_PORT:-3000}\"\nlisten: [\"mysql://127.0.0.1:${SHOP_DB_PORT:-3306}\"]\nX: ${SHOP_SECRETS_DIR:-./s}";
+
+    #[test]
+    fn a_service_summary_has_one_pair_of_parentheses_at_most() {
+        let mut report = ServiceReport {
+            service: "db".into(),
+            container: "shop-db-1".into(),
+            container_id: "abc".into(),
+            action: Action::Created,
+            state: "running".into(),
+            health: Some("healthy".into()),
+            endpoints: Vec::new(),
+        };
+        assert_eq!(summary(&report), "created, healthy");
+        report.health = None;
+        report.action = Action::Unchanged;
+        assert_eq!(summary(&report), "unchanged, running");
+    }
 
     #[test]
     fn the_variable_of_a_port_is_found_by_its_value() {
