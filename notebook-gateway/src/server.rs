@@ -14,6 +14,7 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
+use time::format_description::well_known::Rfc3339;
 
 use crate::analytics::{self, Analysis};
 use crate::client::{ApiClient, ApiStatus};
@@ -178,7 +179,11 @@ async fn status(State(gateway): State<Arc<Gateway>>) -> axum::Json<serde_json::V
     axum::Json(json!({
         "api": snapshot.status,
         "fresh": snapshot.fresh,
-        "data_as_of": snapshot.analysis.as_ref().map(|a| a.generated_at.to_string()),
+        // RFC 3339, as scripts parse it (`Display` writes `+00:00:00`).
+        "data_as_of": snapshot
+            .analysis
+            .as_ref()
+            .and_then(|a| a.generated_at.format(&Rfc3339).ok()),
     }))
 }
 

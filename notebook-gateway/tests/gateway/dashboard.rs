@@ -46,6 +46,10 @@ async fn the_dashboard_shows_the_same_numbers_as_the_json_endpoints(
         let shown = values_after(&html, &format!("data-metric=\"{metric}\""), "data-value");
         assert_eq!(shown, [summary[metric].to_string()], "{metric}");
     }
+    let status: serde_json::Value = gateway.get("/api/status").await?.json().await?;
+    let as_of = status["data_as_of"].as_str().unwrap();
+    time::OffsetDateTime::parse(as_of, &time::format_description::well_known::Rfc3339)
+        .map_err(|err| anyhow::anyhow!("data_as_of `{as_of}` is not RFC 3339: {err}"))?;
     let categories: serde_json::Value =
         gateway.get("/api/revenue/categories").await?.json().await?;
     let chart = html
