@@ -306,3 +306,24 @@ async fn without_the_firewall_up_says_so_and_installs_no_rules() -> anyhow::Resu
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lock_refuses_a_project_that_never_ran_and_creates_nothing() -> anyhow::Result<()> {
+    let name = format!("stackctl-test-lock-nosuch-{}", std::process::id());
+    let file = stackctl::testbed::stack_compose_file();
+    let output = Command::new(env!("CARGO_BIN_EXE_stackctl"))
+        .arg("-f")
+        .arg(&file)
+        .args(["-p", &name, "lock"])
+        .output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("nothing to pin"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("stackctl -p {name} up")),
+        "{stderr}"
+    );
+    let dir = file.parent().unwrap().join(".stackctl").join(&name);
+    assert!(!dir.exists(), "{} was created", dir.display());
+    Ok(())
+}

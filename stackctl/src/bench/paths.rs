@@ -553,10 +553,10 @@ pub async fn check_unused(docker: &Docker, session: &str) -> anyhow::Result<()> 
     if !stack.is_empty() {
         found.push(format!("{} containers of project `{session}`", stack.len()));
     }
-    if let Ok(rules) = crate::firewall::try_installed(session, crate::firewall::Family::V4) {
-        if !rules.is_empty() {
-            found.push(format!("{} firewall rules", rules.len()));
-        }
+    if let Ok(rules) = crate::firewall::try_installed(session, crate::firewall::Family::V4)
+        && !rules.is_empty()
+    {
+        found.push(format!("{} firewall rules", rules.len()));
     }
     if !found.is_empty() {
         bail!(

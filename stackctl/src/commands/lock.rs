@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 
 use crate::compose::Project;
 use crate::engine;
@@ -20,6 +20,22 @@ pub(crate) async fn run(
     } else {
         services.to_vec()
     };
+    // Pins belong to a project `up` has run: without its containers or an
+    // earlier pin file, a typo in `-p` would pin images it never started.
+    let lock_file = pins::path(project);
+    if !lock_file.exists()
+        && crate::stack::containers(&docker, &project.name)
+            .await?
+            .is_empty()
+    {
+        bail!(
+            "project `{}` has no containers and no pins ({}), so there is nothing to pin\n  \
+             fix: check the project name (`-p`, COMPOSE_PROJECT_NAME), or run `stackctl -p {} up` first: it pins what it starts",
+            project.name,
+            lock_file.display(),
+            project.name
+        );
+    }
     let mut pins = Pins::load(project)?;
     for name in &names {
         let service = project.service(name)?;

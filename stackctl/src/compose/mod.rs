@@ -207,11 +207,11 @@ impl Project {
                 KeyPath::root().key("x-stackctl").key("project-name"),
             ),
         ] {
-            if let Some(given) = given {
-                if let Err(problem) = check_project_name(given) {
-                    let (problem, fix) = split_message(&problem);
-                    return Err(fail(diagnostic(path, None, problem, fix)));
-                }
+            if let Some(given) = given
+                && let Err(problem) = check_project_name(given)
+            {
+                let (problem, fix) = split_message(&problem);
+                return Err(fail(diagnostic(path, None, problem, fix)));
             }
         }
         let dir = absolute_dir(file);
