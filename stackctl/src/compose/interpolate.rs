@@ -65,7 +65,7 @@ pub(super) fn substitute(
             rest = after;
         } else if let Some(after) = rest.strip_prefix('{') {
             let end = closing_brace(after)
-                .ok_or("a `${` has no closing `}`; write `$$` for a literal `$`")?;
+                .ok_or("a `${` has no closing `}`: close it, or write `$$` for a literal `$`")?;
             out.push_str(&expand(&after[..end], lookup, unset)?);
             rest = &after[end + 1..];
         } else {
