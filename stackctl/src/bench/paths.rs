@@ -44,7 +44,7 @@ pub const BENCH_LABEL: &str = "dev.shopdotcom.stackctl.bench";
 /// The probe's image.
 pub const PROBE_IMAGE: &str = "shopdotcom/probe:local";
 /// The probe's own non-root uid and gid (the services use 10001–10030).
-const PROBE_ID: u32 = 10040;
+pub const PROBE_ID: u32 = 10040;
 /// Ports inside the bridge pod (its own namespace: no collisions there).
 const PROBE_PORT: u16 = 7777;
 const API_PORT: u16 = 3000;
@@ -130,21 +130,7 @@ pub async fn start(
             .with_context(|| format!("the `{service}` image was not built"))
     };
     let (db_image, api_image) = (image_of("db")?, image_of("api")?);
-    let probe_account = binary::Account {
-        name: "probe".into(),
-        uid: PROBE_ID,
-        gid: PROBE_ID,
-    };
-    let probe_image = image::build_binary_image(
-        docker,
-        &stack.dir,
-        "probe",
-        &probe_account,
-        PROBE_IMAGE,
-        progress,
-    )
-    .await?
-    .id;
+    let probe_image = build_probe_image(docker, &stack.dir, progress).await?.id;
     // Already compiled by the image builds: these only return the paths.
     let api_bin = binary::compile(&stack.dir, "api")?;
     let probe_bin = binary::compile(&stack.dir, "probe")?;
@@ -342,6 +328,21 @@ pub async fn start(
     }
     servers.userland_proxy = userland_proxy(probe_published.port());
     Ok(servers)
+}
+
+/// The probe's shell-less image ([`PROBE_IMAGE`], running as [`PROBE_ID`]),
+/// built from the workspace at `workspace` or confirmed up to date.
+pub async fn build_probe_image(
+    docker: &Docker,
+    workspace: &std::path::Path,
+    progress: &Progress,
+) -> anyhow::Result<image::Built> {
+    let account = binary::Account {
+        name: "probe".into(),
+        uid: PROBE_ID,
+        gid: PROBE_ID,
+    };
+    image::build_binary_image(docker, workspace, "probe", &account, PROBE_IMAGE, progress).await
 }
 
 fn loopback(port: u16) -> SocketAddr {
