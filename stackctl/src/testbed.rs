@@ -8,14 +8,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use bollard::Docker;
-use bollard::models::{HealthStatusEnum, VolumeCreateRequest};
+use bollard::models::VolumeCreateRequest;
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveVolumeOptions, StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptions,
+    StopContainerOptionsBuilder,
 };
-use futures_util::StreamExt as _;
 
 use crate::compose::Project;
 use crate::container::{PROJECT_LABEL, container_config, container_name, volume_name};
@@ -214,45 +213,13 @@ impl Testbed {
     }
 
     async fn wait_healthy(&self, service: &str) -> anyhow::Result<()> {
-        let container = self.container(service);
         let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let state = self
-                .docker
-                .inspect_container(&container, None)
-                .await?
-                .state
-                .unwrap_or_default();
-            let health = state.health.and_then(|h| h.status);
-            if matches!(health, Some(HealthStatusEnum::HEALTHY) | None)
-                && state.running == Some(true)
-            {
-                return Ok(());
-            }
-            if state.running != Some(true) || Instant::now() > deadline {
-                bail!(
-                    "{container} did not become healthy (running: {:?}, health: {health:?}); its log:\n{}",
-                    state.running,
-                    self.logs(service).await
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        crate::stack::wait::until_healthy(&self.docker, &self.container(service), deadline).await
     }
 
     /// The last lines of the service's log.
     pub async fn logs(&self, service: &str) -> String {
-        let options = LogsOptionsBuilder::default()
-            .stdout(true)
-            .stderr(true)
-            .tail("50")
-            .build();
-        let mut stream = self.docker.logs(&self.container(service), Some(options));
-        let mut text = String::new();
-        while let Some(Ok(chunk)) = stream.next().await {
-            text.push_str(&chunk.to_string());
-        }
-        text
+        crate::stack::wait::log_tail(&self.docker, &self.container(service), 50).await
     }
 }
 

@@ -3,7 +3,6 @@
 //! whatever else runs on the machine.
 
 use std::net::TcpListener;
-use std::os::unix::process::CommandExt as _;
 use std::process::Command;
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use stackctl::progress::Progress;
 use stackctl::stack::up::{Action, UpOptions, UpReport};
 use stackctl::stack::{self, containers};
 use stackctl::testbed::Testbed;
+use stackctl::verify::uid::{Attempt, connect_as};
 
 fn options() -> UpOptions {
     UpOptions {
@@ -46,16 +46,10 @@ fn id_of(report: &UpReport, service: &str) -> String {
 }
 
 /// Whether a process with `uid` can open a TCP connection to `port` on
-/// loopback (bash's /dev/tcp; a reset from the firewall is a refusal).
+/// loopback (a reset from the firewall is a refusal).
 fn can_connect_as(uid: u32, port: u16) -> bool {
-    Command::new("bash")
-        .args(["-c", &format!("exec 3<>/dev/tcp/127.0.0.1/{port}")])
-        .uid(uid)
-        .gid(uid)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap()
-        .success()
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    connect_as(uid, uid, addr, Duration::from_secs(3)) == Attempt::Connected
 }
 
 fn api_url(bed: &Testbed, path: &str) -> String {

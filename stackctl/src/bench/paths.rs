@@ -24,14 +24,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use bollard::Docker;
-use bollard::models::{
-    ContainerCreateBody, HealthStatusEnum, HostConfig, Mount, MountType, PortBinding,
-};
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, PortBinding};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
 };
-use futures_util::StreamExt as _;
 use serde::Serialize;
 
 use crate::compose::Project;
@@ -273,7 +269,7 @@ pub async fn start(
 
     let deadline = Instant::now() + READY_TIMEOUT;
     progress.println("bench: waiting for the host database");
-    wait_healthy(docker, &name("db-host"), deadline).await?;
+    crate::stack::wait::until_healthy(docker, &name("db-host"), deadline).await?;
     // The native API first, alone on the shared database while it creates
     // and seeds the schema; then the host API on the same database.
     let password_file = project.resolve(
@@ -437,28 +433,6 @@ async fn bridge_address(docker: &Docker, container: &str) -> anyhow::Result<IpAd
     Ok(address.parse()?)
 }
 
-async fn wait_healthy(docker: &Docker, container: &str, deadline: Instant) -> anyhow::Result<()> {
-    loop {
-        let state = docker
-            .inspect_container(container, None)
-            .await?
-            .state
-            .unwrap_or_default();
-        let health = state.health.and_then(|h| h.status);
-        if health == Some(HealthStatusEnum::HEALTHY) {
-            return Ok(());
-        }
-        if state.running != Some(true) || Instant::now() > deadline {
-            bail!(
-                "{container} did not become healthy (running: {:?}, health: {health:?}); its log:\n{}",
-                state.running,
-                logs(docker, container).await
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 async fn wait_probe(target: SocketAddr, deadline: Instant) -> anyhow::Result<()> {
     loop {
         let answer = tokio::task::spawn_blocking(move || probe::check(target)).await?;
@@ -484,7 +458,10 @@ async fn wait_api(
             Err(why) if Instant::now() > deadline => {
                 let log = match &container {
                     Some((docker, name)) => {
-                        format!("; the log of {name}:\n{}", logs(docker, name).await)
+                        format!(
+                            "; the log of {name}:\n{}",
+                            crate::stack::wait::log_tail(docker, name, 30).await
+                        )
                     }
                     None => String::new(),
                 };
@@ -493,20 +470,6 @@ async fn wait_api(
             Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     }
-}
-
-async fn logs(docker: &Docker, container: &str) -> String {
-    let options = LogsOptionsBuilder::default()
-        .stdout(true)
-        .stderr(true)
-        .tail("30")
-        .build();
-    let mut stream = docker.logs(container, Some(options));
-    let mut text = String::new();
-    while let Some(Ok(chunk)) = stream.next().await {
-        text.push_str(&chunk.to_string());
-    }
-    text
 }
 
 /// Whether a `docker-proxy` process listens on `port` (Linux `/proc`).

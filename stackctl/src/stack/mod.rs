@@ -6,7 +6,7 @@ pub mod down;
 pub mod logs;
 pub mod status;
 pub mod up;
-mod wait;
+pub(crate) mod wait;
 
 use std::collections::HashMap;
 

@@ -152,6 +152,50 @@ pub(super) async fn follow(
     }
 }
 
+/// The last `lines` lines of a container's log (stdout and stderr).
+pub(crate) async fn log_tail(docker: &Docker, container: &str, lines: usize) -> String {
+    let options = LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .tail(&lines.to_string())
+        .build();
+    let mut stream = docker.logs(container, Some(options));
+    let mut text = String::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        text.push_str(&chunk.to_string());
+    }
+    text
+}
+
+/// Waits until `container` runs and is healthy (or runs without a health
+/// check); past `deadline`, or once it stopped, an error with its
+/// diagnostics.
+pub(crate) async fn until_healthy(
+    docker: &Docker,
+    container: &str,
+    deadline: Instant,
+) -> anyhow::Result<()> {
+    loop {
+        let state = docker
+            .inspect_container(container, None)
+            .await?
+            .state
+            .unwrap_or_default();
+        let running = state.running == Some(true);
+        let health = state.health.and_then(|h| h.status);
+        if running && matches!(health, Some(HealthStatusEnum::HEALTHY) | None) {
+            return Ok(());
+        }
+        if !running || Instant::now() > deadline {
+            anyhow::bail!(
+                "{container} did not become healthy (running: {running}, health: {health:?})\n{}",
+                diagnostics(docker, container).await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// The last log lines and the last health-check output of a container, for
 /// an error message.
 pub(super) async fn diagnostics(docker: &Docker, container: &str) -> String {
@@ -169,16 +213,7 @@ pub(super) async fn diagnostics(docker: &Docker, container: &str) -> String {
             last.output.unwrap_or_default().trim()
         ));
     }
-    let options = LogsOptionsBuilder::default()
-        .stdout(true)
-        .stderr(true)
-        .tail("20")
-        .build();
-    let mut logs = docker.logs(container, Some(options));
-    let mut lines = String::new();
-    while let Some(Ok(chunk)) = logs.next().await {
-        lines.push_str(&chunk.to_string());
-    }
+    let lines = log_tail(docker, container, 20).await;
     if lines.trim().is_empty() {
         text.push_str("its log is empty\n");
     } else {
