@@ -19,12 +19,14 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::IpAddr;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use sha2::{Digest, Sha256};
 
 use crate::compose::Project;
 use crate::compose::extension::{EgressHost, EgressRule};
+use crate::machine_lock::MachineLock;
 
 /// The shared chain that rejects what no project chain accepted.
 pub const DENY_CHAIN: &str = "STACKCTL-DENY";
@@ -182,8 +184,7 @@ fn check_uid(
             "services `{other}` and `{service}` share uid {uid} ({at}); the firewall keys on the uid, so give each service its own"
         );
     }
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    if let Some(user) = host_user(&passwd, uid) {
+    if let Some(user) = host_user(uid)? {
         bail!(
             "service `{service}` runs as uid {uid} ({at}), which is the host's user `{user}`; policing it would police that user's \
              processes too, so give the service a uid no host account has"
@@ -192,12 +193,14 @@ fn check_uid(
     Ok(())
 }
 
-/// The name of the `/etc/passwd` account with `uid`, if any.
-fn host_user(passwd: &str, uid: u32) -> Option<String> {
-    passwd.lines().find_map(|line| {
-        let fields: Vec<&str> = line.split(':').collect();
-        (fields.get(2)?.parse::<u32>().ok()? == uid).then(|| fields[0].to_owned())
-    })
+/// The name of the host's account with `uid`, if any, asked of the system
+/// (NSS: `/etc/passwd`, LDAP, systemd's dynamic users...). A lookup that
+/// fails is an error: the check fails closed rather than passing unread.
+fn host_user(uid: u32) -> anyhow::Result<Option<String>> {
+    let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).with_context(|| {
+        format!("cannot look up uid {uid} in this host's user database, so cannot tell whether a host account has it")
+    })?;
+    Ok(user.map(|u| u.name))
 }
 
 /// The `-d` of an egress rule in `family`, or `None` if it is of the other family.
@@ -260,10 +263,7 @@ impl Plan {
 
 /// Whether the firewall can be installed here: root and iptables.
 pub fn check_available() -> anyhow::Result<()> {
-    let uid = std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
-        .unwrap_or(u32::MAX);
-    if uid != 0 {
+    if !nix::unistd::geteuid().is_root() {
         bail!(
             "the per-service firewall needs root (iptables rules keyed on each service's uid); run `sudo stackctl up`, \
              or `stackctl up --no-firewall` to run without it"
@@ -281,17 +281,8 @@ pub fn check_available() -> anyhow::Result<()> {
 /// Holds a machine-wide lock while a project's rules change: the shared
 /// chain and the order of the jumps in `OUTPUT` are read and then changed,
 /// which must not interleave with another stackctl doing the same.
-fn lock() -> anyhow::Result<std::fs::File> {
-    let path = std::env::temp_dir().join("stackctl-firewall.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("cannot open the firewall lock {}", path.display()))?;
-    file.lock()
-        .with_context(|| format!("cannot lock {}", path.display()))?;
-    Ok(file)
+fn lock() -> anyhow::Result<MachineLock> {
+    MachineLock::acquire_blocking("firewall", "firewall", Duration::from_secs(60))
 }
 
 /// True when this host has IPv6 turned off, so there is nothing to police there.
@@ -663,15 +654,19 @@ mod tests {
                 .to_string()
                 .contains("share uid 20001")
         );
-        assert_eq!(
-            host_user(
-                "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n",
-                1000
-            )
-            .as_deref(),
-            Some("alice")
-        );
-        assert_eq!(host_user("root:x:0:0::/root:/bin/sh\n", 10010), None);
+    }
+
+    #[test]
+    fn host_accounts_are_found_through_the_system_user_database() {
+        // uid 0 is root on every host; 4294967294 is no account's (nobody is 65534).
+        assert_eq!(host_user(0).unwrap().as_deref(), Some("root"));
+        assert_eq!(host_user(4_294_967_294).unwrap(), None);
+        // uid 1 is a system account (daemon or bin) on every common distribution.
+        let root =
+            "services:\n  a:\n    image: x\n    user: \"1:1\"\n    x-stackctl: {egress: []}\n";
+        let p = Project::parse(root, std::path::Path::new("c.yaml")).unwrap();
+        let err = plan(&p).unwrap_err().to_string();
+        assert!(err.contains("which is the host's user"), "{err}");
     }
 
     #[test]

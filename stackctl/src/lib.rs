@@ -24,10 +24,12 @@ pub mod firewall;
 pub mod graph;
 pub mod image;
 pub mod listeners;
+pub mod machine_lock;
 pub mod pins;
 pub mod progress;
 pub mod secrets;
 pub mod stack;
+pub mod swarm;
 pub mod testbed;
 pub mod verify;
 

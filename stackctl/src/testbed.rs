@@ -26,6 +26,11 @@ pub fn stack_compose_file() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../compose.yaml")
 }
 
+/// The variable that names the tag of the stack's images
+/// (`shopdotcom/api:${SHOP_IMAGE_TAG:-local}`), so that two checkouts on one
+/// engine (a CI run beside a working tree) do not retag each other's images.
+pub const IMAGE_TAG_VARIABLE: &str = "SHOP_IMAGE_TAG";
+
 /// A free TCP port on loopback (the kernel's choice, released at once).
 pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
@@ -74,6 +79,10 @@ impl Testbed {
             "SHOP_SECRETS_DIR".to_owned(),
             secrets.path().display().to_string(),
         );
+        // The images are the checkout's, as `stackctl build` tags them here.
+        if let Ok(tag) = std::env::var(IMAGE_TAG_VARIABLE) {
+            vars.insert(IMAGE_TAG_VARIABLE.to_owned(), tag);
+        }
         let mut bed = Testbed {
             docker,
             project: load(&vars)?,

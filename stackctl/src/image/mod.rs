@@ -11,6 +11,7 @@ pub mod context;
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use bollard::Docker;
@@ -18,6 +19,7 @@ use bollard::query_parameters::BuildImageOptionsBuilder;
 use futures_util::StreamExt as _;
 
 use crate::compose::{Project, Service};
+use crate::machine_lock::MachineLock;
 use crate::progress::{Progress, Task};
 pub use base::BootstrapOptions;
 use context::Context;
@@ -79,7 +81,7 @@ pub async fn build(
     };
     check_buildable(project, &selected)?;
 
-    let _lock = BuildLock::acquire().await?;
+    let _lock = build_lock().await?;
     let mut built = Vec::new();
     for name in selected {
         let service = project.service(name)?;
@@ -274,7 +276,7 @@ pub async fn build_binary_image(
     tag: &str,
     progress: &Progress,
 ) -> anyhow::Result<Built> {
-    let _lock = BuildLock::acquire().await?;
+    let _lock = build_lock().await?;
     progress.println(&format!("{bin}: compiling `{bin}` (cargo build --release)"));
     let executable = binary::compile(workspace, bin)?;
     let dockerfile = format!(
@@ -375,25 +377,11 @@ pub fn short_id(id: &str) -> &str {
     &hex[..hex.len().min(12)]
 }
 
-/// An exclusive lock on a file shared by every stackctl process on the machine;
-/// dropping it releases the lock.
-struct BuildLock {
-    _held: std::fs::File,
-}
-
-impl BuildLock {
-    async fn acquire() -> anyhow::Result<BuildLock> {
-        let path = std::env::temp_dir().join("stackctl-build.lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("cannot open the build lock {}", path.display()))?;
-        tokio::task::spawn_blocking(move || file.lock().map(|()| BuildLock { _held: file }))
-            .await?
-            .with_context(|| format!("cannot lock {}", Path::new(&path).display()))
-    }
+/// Image builds take a machine-wide lock, so concurrent stackctl processes
+/// (parallel tests) do not build the same image twice. A cold build compiles
+/// the workspace in release mode, so a waiter waits long before giving up.
+async fn build_lock() -> anyhow::Result<MachineLock> {
+    MachineLock::acquire("build", "image build", Duration::from_secs(30 * 60)).await
 }
 
 #[cfg(test)]

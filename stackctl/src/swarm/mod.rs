@@ -1,0 +1,6 @@
+//! Docker Swarm: the stack beyond one machine.
+//!
+//! [`local`] gives tests and the bench a single-node swarm on this engine,
+//! made only when the engine is in none and left only by whoever made it.
+
+pub mod local;
