@@ -188,6 +188,68 @@ pub enum Command {
     /// images it needs first (cached); a full run takes about five minutes,
     /// `--quick` under one.
     Bench(BenchArgs),
+    /// Export the stack to an orchestrator, with a fidelity report.
+    ///
+    /// For every key of every service the report says what it became on the
+    /// target, or that the target cannot express it, with compose.yaml's
+    /// line. The export fails closed: it exits non-zero, and writes nothing,
+    /// while any loss is not accepted in `x-stackctl.accept` with
+    /// compensating controls that are in place (as the audit judges them).
+    #[command(subcommand)]
+    Export(ExportTarget),
+    /// The firewall agent's own commands, run inside its image.
+    #[command(subcommand, hide = true)]
+    Agent(AgentCommand),
+}
+
+/// The targets of `stackctl export`.
+#[derive(Debug, Subcommand)]
+pub enum ExportTarget {
+    /// A stack file for `docker stack deploy`, and what each key became.
+    ///
+    /// Every service goes on the external network `host`, with no `ports`;
+    /// user, read-only root, capabilities, init, health check, grace period,
+    /// ulimits and allowed sysctls as written; limits under
+    /// `deploy.resources`; `restart` as `deploy.restart_policy`; `tmpfs` in
+    /// the long volume form; secrets as Swarm secrets owned by the
+    /// service's user, mode 0400. Services that talk over 127.0.0.1 run in
+    /// global mode on the nodes that carry their group's label, so they
+    /// share a node and never run twice on one. Images are referenced by
+    /// their pinned IDs (built first if stale). The stack file goes to
+    /// `-o FILE` (the report then to stdout) or to stdout (the report to
+    /// stderr).
+    Swarm(ExportSwarmArgs),
+}
+
+/// The options of `stackctl export swarm`.
+#[derive(Debug, Args)]
+pub struct ExportSwarmArgs {
+    /// Write the stack file here instead of stdout.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The fidelity report's format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
+    /// The Debian mirror for debootstrap, if a base image must be made.
+    #[arg(long, env = "STACKCTL_DEBIAN_MIRROR")]
+    pub mirror: Option<String>,
+}
+
+/// Output formats of reports (`export`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Human,
+    Json,
+}
+
+/// `stackctl agent ...`: what the firewall agent's image runs.
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Install the policy from STACKCTL_AGENT_POLICY, keep it in place,
+    /// remove it on SIGTERM.
+    Firewall,
+    /// Exit 0 only while the policy's rules are installed.
+    Healthcheck,
 }
 
 /// The options of `stackctl bench`.

@@ -22,6 +22,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::compose::Project;
@@ -32,7 +33,8 @@ use crate::machine_lock::MachineLock;
 pub const DENY_CHAIN: &str = "STACKCTL-DENY";
 
 /// IPv4 or IPv6, and the tool for each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Family {
     V4,
     V6,
@@ -54,11 +56,98 @@ impl Family {
     }
 }
 
-/// One rule: its family and its arguments after `-A CHAIN`.
-pub type Rule = (Family, Vec<String>);
+/// What a rule matches besides its uid: typed, so a rule renders the same
+/// to `iptables-restore` lines and to an argument vector, with nothing
+/// re-split from text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Match {
+    /// Packets of a connection already established (replies on connections
+    /// others opened to the service), or related to one.
+    Established,
+    /// New TCP connections to `destination` (`ADDRESS/PREFIX`) on `port`.
+    TcpTo { destination: String, port: u16 },
+    /// Any TCP packet.
+    Tcp,
+    /// Any packet.
+    Any,
+}
 
-/// The rules of one project, ready to install.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl Match {
+    fn args(&self) -> Vec<String> {
+        let words: Vec<&str> = match self {
+            Match::Established => vec!["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED"],
+            Match::TcpTo { destination, port } => {
+                return ["-p", "tcp", "-d", destination.as_str(), "--dport"]
+                    .into_iter()
+                    .map(String::from)
+                    .chain(std::iter::once(port.to_string()))
+                    .collect();
+            }
+            Match::Tcp => vec!["-p", "tcp"],
+            Match::Any => vec![],
+        };
+        words.into_iter().map(String::from).collect()
+    }
+}
+
+/// What happens to a matching packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Accept,
+    /// `REJECT --reject-with tcp-reset`: the connecting side sees a reset at once.
+    RejectWithReset,
+    /// `REJECT` (an ICMP port unreachable).
+    Reject,
+}
+
+impl Verdict {
+    fn args(self) -> Vec<String> {
+        let words: &[&str] = match self {
+            Verdict::Accept => &["-j", "ACCEPT"],
+            Verdict::RejectWithReset => &["-j", "REJECT", "--reject-with", "tcp-reset"],
+            Verdict::Reject => &["-j", "REJECT"],
+        };
+        words.iter().map(|w| (*w).to_owned()).collect()
+    }
+}
+
+/// One rule of a project: the socket owner's uid, what else it matches,
+/// the comment naming its project and service, and the verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rule {
+    pub family: Family,
+    pub uid: u32,
+    #[serde(rename = "match")]
+    pub matches: Match,
+    /// `stackctl:PROJECT:SERVICE`: how `down` finds the rule again.
+    pub comment: String,
+    pub verdict: Verdict,
+}
+
+impl Rule {
+    /// The arguments after `-A CHAIN`, one word each (for `iptables`'s argv).
+    pub fn argv(&self) -> Vec<String> {
+        let mut args: Vec<String> = ["-m", "owner", "--uid-owner"].map(String::from).to_vec();
+        args.push(self.uid.to_string());
+        args.extend(self.matches.args());
+        args.extend(["-m", "comment", "--comment"].map(String::from));
+        args.push(self.comment.clone());
+        args.extend(self.verdict.args());
+        args
+    }
+
+    /// The rule as an `iptables-restore` line (`-A CHAIN ...`), the comment
+    /// quoted: it is the only free text, and it holds no quote or space.
+    pub fn restore_line(&self, verb: &str, chain: &str) -> String {
+        restore_line(verb, chain, &self.argv())
+    }
+}
+
+/// The rules of one project, ready to install. Serializable: it is the
+/// policy the firewall agent takes on each node of a swarm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     /// The project's own chain.
     pub chain: String,
@@ -111,23 +200,15 @@ pub fn plan(project: &Project) -> anyhow::Result<Plan> {
         check_uid(project, name, uid, &policed)?;
         policed.push((uid, name.clone()));
         let comment = format!("{}:{name}", project_comment(&project.name));
-        // `-m owner --uid-owner UID <match> -m comment --comment ... -j <target>`.
-        let owner = |family: Family, text: &str| -> Rule {
-            let words: Vec<String> = text.split_whitespace().map(String::from).collect();
-            let target = words.iter().position(|a| a == "-j").unwrap_or(words.len());
-            let mut rule: Vec<String> = ["-m", "owner", "--uid-owner"].map(String::from).to_vec();
-            rule.push(uid.to_string());
-            rule.extend_from_slice(&words[..target]);
-            rule.extend(["-m", "comment", "--comment"].map(String::from));
-            rule.push(comment.clone());
-            rule.extend_from_slice(&words[target..]);
-            (family, rule)
+        let rule = |family: Family, matches: Match, verdict: Verdict| Rule {
+            family,
+            uid,
+            matches,
+            comment: comment.clone(),
+            verdict,
         };
         for family in [Family::V4, Family::V6] {
-            allow.push(owner(
-                family,
-                "-m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
-            ));
+            allow.push(rule(family, Match::Established, Verdict::Accept));
             for endpoint in &extension.listen {
                 let destination = match endpoint.addr.ip() {
                     ip if ip.is_unspecified() => family.loopback().to_owned(),
@@ -135,24 +216,25 @@ pub fn plan(project: &Project) -> anyhow::Result<Plan> {
                     IpAddr::V6(ip) if family == Family::V6 => format!("{ip}/128"),
                     _ => continue,
                 };
-                allow.push(owner(
+                let port = endpoint.addr.port();
+                allow.push(rule(
                     family,
-                    &format!(
-                        "-p tcp -d {destination} --dport {} -j ACCEPT",
-                        endpoint.addr.port()
-                    ),
+                    Match::TcpTo { destination, port },
+                    Verdict::Accept,
                 ));
             }
-            for rule in egress {
-                if let Some(destination) = destination(rule, family) {
-                    allow.push(owner(
+            for egress_rule in egress {
+                if let Some(destination) = destination(egress_rule, family) {
+                    let port = egress_rule.port;
+                    allow.push(rule(
                         family,
-                        &format!("-p tcp -d {destination} --dport {} -j ACCEPT", rule.port),
+                        Match::TcpTo { destination, port },
+                        Verdict::Accept,
                     ));
                 }
             }
-            deny.push(owner(family, "-p tcp -j REJECT --reject-with tcp-reset"));
-            deny.push(owner(family, "-j REJECT"));
+            deny.push(rule(family, Match::Tcp, Verdict::RejectWithReset));
+            deny.push(rule(family, Match::Any, Verdict::Reject));
         }
     }
     Ok(Plan {
@@ -247,17 +329,62 @@ impl Plan {
     /// added, as one transaction.
     pub fn restore_input(&self, family: Family, old_deny: &[Vec<String>]) -> String {
         let mut text = format!("*filter\n:{} - [0:0]\n", self.chain);
-        for (_, rule) in self.allow.iter().filter(|(f, _)| *f == family) {
-            let _ = writeln!(text, "{}", restore_line("-A", &self.chain, rule));
+        for rule in self.allow.iter().filter(|r| r.family == family) {
+            let _ = writeln!(text, "{}", rule.restore_line("-A", &self.chain));
         }
         for rule in old_deny {
             let _ = writeln!(text, "{}", restore_line("-D", DENY_CHAIN, rule));
         }
-        for (_, rule) in self.deny.iter().filter(|(f, _)| *f == family) {
-            let _ = writeln!(text, "{}", restore_line("-A", DENY_CHAIN, rule));
+        for rule in self.deny.iter().filter(|r| r.family == family) {
+            let _ = writeln!(text, "{}", rule.restore_line("-A", DENY_CHAIN));
         }
         text.push_str("COMMIT\n");
         text
+    }
+}
+
+impl Plan {
+    /// `Ok` when this plan is installed in `family`: the jump from `OUTPUT`
+    /// to the project chain, the chain with as many rules as the plan
+    /// allows, the project's rejects in the shared chain, and the jump to
+    /// the shared chain after the project's. Otherwise says what is missing
+    /// (or that the firewall cannot be read).
+    pub fn check_installed(&self, family: Family) -> Result<(), String> {
+        let tool = family.tool();
+        readable(tool)?;
+        let output = output_rules(tool);
+        let jump = output
+            .iter()
+            .position(|r| r.split_whitespace().last() == Some(self.chain.as_str()))
+            .ok_or_else(|| format!("{tool}: no jump from OUTPUT to {}", self.chain))?;
+        let deny_jump = output
+            .iter()
+            .position(|r| r.split_whitespace().last() == Some(DENY_CHAIN))
+            .ok_or_else(|| format!("{tool}: no jump from OUTPUT to {DENY_CHAIN}"))?;
+        if deny_jump < jump {
+            return Err(format!(
+                "{tool}: {DENY_CHAIN} comes before {} in OUTPUT",
+                self.chain
+            ));
+        }
+        let want_allow = self.allow.iter().filter(|r| r.family == family).count();
+        let allow = rules_of(tool, &self.chain).map(|r| r.len());
+        if allow != Some(want_allow) {
+            return Err(format!(
+                "{tool}: chain {} has {} rule(s), the policy {want_allow}",
+                self.chain,
+                allow.map_or("no".to_owned(), |n| n.to_string())
+            ));
+        }
+        let want_deny = self.deny.iter().filter(|r| r.family == family).count();
+        let deny = project_rules(tool, DENY_CHAIN, &self.project).len();
+        if deny != want_deny {
+            return Err(format!(
+                "{tool}: {DENY_CHAIN} has {deny} reject(s) of project `{}`, the policy {want_deny}",
+                self.project
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -286,7 +413,7 @@ fn lock() -> anyhow::Result<MachineLock> {
 }
 
 /// True when this host has IPv6 turned off, so there is nothing to police there.
-fn ipv6_disabled() -> bool {
+pub fn ipv6_disabled() -> bool {
     std::fs::read_to_string("/proc/sys/net/ipv6/conf/all/disable_ipv6")
         .is_ok_and(|v| v.trim() == "1")
         || !std::path::Path::new("/proc/net/if_inet6").exists()
@@ -667,6 +794,41 @@ mod tests {
         let p = Project::parse(root, std::path::Path::new("c.yaml")).unwrap();
         let err = plan(&p).unwrap_err().to_string();
         assert!(err.contains("which is the host's user"), "{err}");
+    }
+
+    #[test]
+    fn a_typed_rule_renders_the_same_words_as_argv_and_as_a_restore_line() {
+        let rule = Rule {
+            family: Family::V4,
+            uid: 10010,
+            matches: Match::TcpTo {
+                destination: "127.0.0.1/32".to_owned(),
+                port: 3306,
+            },
+            comment: "stackctl:shop:api".to_owned(),
+            verdict: Verdict::Accept,
+        };
+        let argv = rule.argv();
+        assert_eq!(
+            argv.join(" "),
+            "-m owner --uid-owner 10010 -p tcp -d 127.0.0.1/32 --dport 3306 -m comment --comment stackctl:shop:api -j ACCEPT"
+        );
+        assert_eq!(
+            rule.restore_line("-A", "C"),
+            "-A C -m owner --uid-owner 10010 -p tcp -d 127.0.0.1/32 --dport 3306 -m comment --comment \"stackctl:shop:api\" -j ACCEPT"
+        );
+        let reject = Rule {
+            matches: Match::Tcp,
+            verdict: Verdict::RejectWithReset,
+            ..rule
+        };
+        assert!(
+            reject
+                .argv()
+                .ends_with(&["-j", "REJECT", "--reject-with", "tcp-reset"].map(String::from))
+        );
+        let json = serde_json::to_string(&reject).unwrap();
+        assert_eq!(serde_json::from_str::<Rule>(&json).unwrap(), reject);
     }
 
     #[test]

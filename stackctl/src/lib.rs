@@ -11,7 +11,9 @@
 //! file, or the running stack, on the CIS Docker Benchmark and the pitfalls
 //! of host networking; [`verify`] checks a running stack's reachability,
 //! isolation and hardening; [`bench`](mod@bench) measures host networking against the
-//! bridge and a plain process.
+//! bridge and a plain process; [`export`] turns `compose.yaml` into an
+//! orchestrator's form with a fidelity report, and [`swarm`] runs it on
+//! Docker Swarm.
 
 pub mod audit;
 pub mod bench;
@@ -20,6 +22,7 @@ mod commands;
 pub mod compose;
 pub mod container;
 pub mod engine;
+pub mod export;
 pub mod firewall;
 pub mod graph;
 pub mod image;
@@ -35,7 +38,7 @@ pub mod verify;
 
 use std::io::Write;
 
-use cli::{Cli, Command};
+use cli::{Cli, Command, ExportTarget};
 use compose::Project;
 
 /// Runs one stackctl command, writing its result to `out`.
@@ -43,6 +46,21 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
     // The audit reads files `up` would refuse, so it loads its own.
     if let Command::Audit { .. } = cli.command {
         return commands::audit::run(cli, out).await;
+    }
+    // The agent runs in its own image, with no Compose file.
+    if let Command::Agent(command) = cli.command {
+        return commands::agent::run(command).await;
+    }
+    // An export reads keys `up` does not run (`deploy`, `init`) and judges
+    // the rest itself, so it loads the file as the audit does.
+    if let Command::Export(target) = cli.command {
+        let mut project = Project::load_for_audit(&cli.file)?;
+        if let Some(name) = &cli.project_name {
+            project.rename(name);
+        }
+        return match target {
+            ExportTarget::Swarm(args) => commands::export::swarm(&project, args, out).await,
+        };
     }
     let mut project = Project::load(&cli.file)?;
     for warning in &project.warnings {
@@ -77,5 +95,8 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             commands::bench::run(&project, cli.project_name.clone(), flags, out).await
         }
         Command::Verify { format } => commands::verify::run(&project, format, out).await,
+        Command::Agent(_) | Command::Export(_) => {
+            unreachable!("dispatched before the file is loaded")
+        }
     }
 }

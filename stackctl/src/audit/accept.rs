@@ -13,6 +13,7 @@ use super::subject::Subject;
 use crate::compose::Project;
 use crate::compose::extension::{Acceptance, KEY};
 use crate::compose::positions::KeyPath;
+use crate::export::fidelity;
 
 /// One acceptance, with where it was written.
 struct Entry<'a> {
@@ -55,14 +56,27 @@ fn entries(project: &Project) -> anyhow::Result<Vec<Entry<'_>>> {
     for entry in &entries {
         let at = || at(project, &entry.path);
         let a = entry.acceptance;
-        let Some(check) = catalog::find(&a.check) else {
+        // An export's loss (`swarm:no-new-privileges`) is accepted the same
+        // way; its id names a loss kind, not an audit check.
+        let export_loss = fidelity::is_loss_id(&a.check);
+        if export_loss && fidelity::find_loss(&a.check).is_none() {
+            bail!(
+                "{}: `{}` is not a loss any export reports\n  fix: use a loss id from `stackctl export swarm`'s report, e.g. \"swarm:no-new-privileges\"",
+                at(),
+                a.check
+            );
+        }
+        let check = catalog::find(&a.check);
+        if !export_loss && check.is_none() {
             bail!(
                 "{}: `{}` is not an audit check\n  fix: use an id from `stackctl audit --list-checks`, e.g. \"5.10\" or `plaintext`",
                 at(),
                 a.check
             );
-        };
-        if check.severity == Severity::Critical {
+        }
+        if let Some(check) = check
+            && check.severity == Severity::Critical
+        {
             bail!(
                 "{}: `{}` ({}) is a critical check, and a critical risk cannot be accepted: it gives the host away whatever else is in place\n  fix: remove this entry and fix the finding",
                 at(),
@@ -152,33 +166,10 @@ pub(super) fn apply(
             ));
             continue;
         }
-        let missing: Vec<String> = entry
-            .acceptance
-            .controls
-            .iter()
-            .filter_map(|name| {
-                let control = controls::find(name)?;
-                control
-                    .judge(subject)
-                    .err()
-                    .map(|why| format!("`{name}` ({why})"))
-            })
-            .collect();
-        if !missing.is_empty() {
-            finding.acceptance_void = Some(format!(
-                "accepted in {} on condition of {}, which {} not in place",
-                entry.path,
-                missing.join(", "),
-                if missing.len() == 1 { "is" } else { "are" }
-            ));
-            continue;
+        match judge_controls(entry, subject) {
+            Ok(accepted) => finding.accepted = Some(accepted),
+            Err(why) => finding.acceptance_void = Some(why),
         }
-        let (in_place, missing) = controls::judge_all(subject);
-        finding.accepted = Some(Accepted {
-            reason: entry.acceptance.reason.trim().to_owned(),
-            controls_in_place: in_place,
-            controls_missing: missing,
-        });
     }
     // An entry for a service that was not audited (not running, in a live
     // audit) matched nothing because nothing was looked at, not because the
@@ -195,7 +186,7 @@ pub(super) fn apply(
     };
     Ok(entries
         .iter()
-        .filter(|e| !e.used && audited(e))
+        .filter(|e| !e.used && audited(e) && !fidelity::is_loss_id(&e.acceptance.check))
         .map(|e| {
             format!(
                 "`{}` accepts `{}`, but no finding matches it (remove it if the risk is gone)",
@@ -203,4 +194,72 @@ pub(super) fn apply(
             )
         })
         .collect())
+}
+
+/// The acceptance's named controls judged on `subject`: what the audit
+/// reports as accepted, or why the acceptance is void.
+fn judge_controls(entry: &Entry, subject: &Subject) -> Result<Accepted, String> {
+    let missing: Vec<String> = entry
+        .acceptance
+        .controls
+        .iter()
+        .filter_map(|name| {
+            let control = controls::find(name)?;
+            control
+                .judge(subject)
+                .err()
+                .map(|why| format!("`{name}` ({why})"))
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "accepted in {} on condition of {}, which {} not in place",
+            entry.path,
+            missing.join(", "),
+            if missing.len() == 1 { "is" } else { "are" }
+        ));
+    }
+    let (in_place, missing) = controls::judge_all(subject);
+    Ok(Accepted {
+        reason: entry.acceptance.reason.trim().to_owned(),
+        controls_in_place: in_place,
+        controls_missing: missing,
+    })
+}
+
+/// How `x-stackctl.accept` judges one risk of one service outside the
+/// audit's own findings (an export's loss, `swarm:no-new-privileges`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Judged {
+    /// No acceptance names this risk for this service.
+    NotAccepted,
+    /// Accepted, every named control in place; `at` is where it is written.
+    Accepted { accepted: Accepted, at: String },
+    /// Named, but a control it relies on is not in place.
+    Void { why: String },
+}
+
+/// Judges the risk `check` of `subject`'s service against the file's
+/// acceptances, exactly as the audit judges a finding: a service's own
+/// entry wins over a top-level one, and every control it names must be in
+/// place on `subject`. Every acceptance in the file is validated first, so
+/// a malformed one is an error here too.
+pub fn judge(project: &Project, subject: &Subject, check: &str) -> anyhow::Result<Judged> {
+    let entries = entries(project)?;
+    let mut matching: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| e.acceptance.check == check)
+        .filter(|e| e.services.is_none_or(|s| s.contains(&subject.service)))
+        .collect();
+    matching.sort_by_key(|e| e.services.is_none());
+    let Some(entry) = matching.into_iter().next() else {
+        return Ok(Judged::NotAccepted);
+    };
+    Ok(match judge_controls(entry, subject) {
+        Ok(accepted) => Judged::Accepted {
+            accepted,
+            at: at(project, &entry.path),
+        },
+        Err(why) => Judged::Void { why },
+    })
 }

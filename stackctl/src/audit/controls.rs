@@ -132,6 +132,19 @@ pub const CONTROLS: &[Control] = &[
             }
         },
     },
+    Control {
+        name: "no-setuid-files",
+        judge: |s| {
+            match &s.setuid_files {
+            None => Err("the image's files were not read here, so cannot read whether it has setuid or setgid files".to_owned()),
+            Some(files) if files.is_empty() => Ok("no setuid or setgid file in the image".to_owned()),
+            Some(files) => Err(format!(
+                "the image has setuid or setgid files: {}",
+                files.join(", ")
+            )),
+        }
+        },
+    },
 ];
 
 /// Whether `security_opt` turns no-new-privileges on: `no-new-privileges`,

@@ -143,6 +143,9 @@ pub struct Subject {
     pub egress_source: &'static str,
     /// `x-stackctl.lan`: why the service serves the LAN.
     pub lan: Option<String>,
+    /// The image's setuid and setgid files, when its files were read (an
+    /// export reads them); `None`: not read, so unknown.
+    pub setuid_files: Option<Vec<String>>,
 }
 
 impl Subject {
@@ -195,6 +198,7 @@ impl Subject {
             egress: None,
             egress_source: "",
             lan: None,
+            setuid_files: None,
         }
     }
 }
@@ -377,6 +381,7 @@ pub fn from_compose(project: &Project, name: &str, service: &Service) -> Subject
         egress: extension.egress.clone(),
         egress_source: "x-stackctl.egress, enforced by `stackctl up`'s firewall",
         lan: extension.lan.clone(),
+        setuid_files: None,
     }
 }
 

@@ -288,12 +288,27 @@ pub async fn build_binary_image(
     let mut context = Context::default();
     context.add_file("Dockerfile", dockerfile.into_bytes(), 0o644);
     binary::stage(&mut context, &executable, bin, account)?;
+    build_staged(docker, bin, tag, &context, progress).await
+}
+
+/// Builds a staged context (a `Dockerfile` and `rootfs/`, made by the
+/// caller with [`binary::stage`] and whatever else it needs) as `tag`,
+/// cached by the context's fingerprint like every other image. The caller
+/// holds the build lock ([`build_binary_image`] does) or takes none: two
+/// processes building the same context only build it twice.
+pub async fn build_staged(
+    docker: &Docker,
+    name: &str,
+    tag: &str,
+    context: &Context,
+    progress: &Progress,
+) -> anyhow::Result<Built> {
     let tar = context.to_tar()?;
     let fingerprint = context::fingerprint([tar.as_slice()]);
-    if let Some(built) = up_to_date(docker, bin, tag, &fingerprint, progress).await {
+    if let Some(built) = up_to_date(docker, name, tag, &fingerprint, progress).await {
         return Ok(built);
     }
-    let task = progress.task(bin);
+    let task = progress.task(name);
     task.step(&format!("building {tag}"));
     let labels = HashMap::from([(FINGERPRINT_LABEL.to_owned(), fingerprint)]);
     let options = BuildImageOptionsBuilder::default()
@@ -305,14 +320,14 @@ pub async fn build_binary_image(
         .build();
     if let Err(err) = run_build(docker, options, tar, &task).await {
         task.fail(&format!("building {tag} failed"));
-        return Err(err.context(format!("the image of `{bin}` could not be built")));
+        return Err(err.context(format!("the image `{tag}` could not be built")));
     }
     let id = base::local_id(docker, tag)
         .await?
         .with_context(|| format!("{tag} was built but is not listed"))?;
     task.finish(&format!("built {tag} ({})", short_id(&id)));
     Ok(Built {
-        service: bin.to_owned(),
+        service: name.to_owned(),
         image: tag.to_owned(),
         id,
         rebuilt: true,
@@ -380,7 +395,7 @@ pub fn short_id(id: &str) -> &str {
 /// Image builds take a machine-wide lock, so concurrent stackctl processes
 /// (parallel tests) do not build the same image twice. A cold build compiles
 /// the workspace in release mode, so a waiter waits long before giving up.
-async fn build_lock() -> anyhow::Result<MachineLock> {
+pub(crate) async fn build_lock() -> anyhow::Result<MachineLock> {
     MachineLock::acquire("build", "image build", Duration::from_secs(30 * 60)).await
 }
 

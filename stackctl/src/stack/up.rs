@@ -319,7 +319,7 @@ fn port_fix(project: &str, moves: &[(String, u16, u16)]) -> String {
 
 /// The image ID each service runs: just built (and pinned), or checked
 /// against its pin. Image-only services are pulled if missing.
-async fn pinned_images(
+pub(crate) async fn pinned_images(
     docker: &Docker,
     project: &Project,
     order: &[String],

@@ -1,6 +1,9 @@
 //! Docker Swarm: the stack beyond one machine.
 //!
 //! [`local`] gives tests and the bench a single-node swarm on this engine,
-//! made only when the engine is in none and left only by whoever made it.
+//! made only when the engine is in none and left only by whoever made it;
+//! [`agent`] is the firewall agent that carries the per-uid egress rules to
+//! every node.
 
+pub mod agent;
 pub mod local;
