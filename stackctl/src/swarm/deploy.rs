@@ -411,9 +411,15 @@ async fn wait_healthy(
         let tasks = tasks(docker, stack, Some(service)).await?;
         let mut healthy = Vec::new();
         let mut waiting = Vec::new();
+        let unique = nodes.iter().map(hostname).collect::<BTreeSet<_>>().len() == nodes.len();
         for node in &nodes {
             let node_id = node.id.clone().unwrap_or_default();
-            let name = hostname(node);
+            // Two nodes on one machine share a hostname: name them by ID too.
+            let name = if unique {
+                hostname(node)
+            } else {
+                format!("{} ({})", hostname(node), &node_id[..node_id.len().min(12)])
+            };
             let latest: Vec<&Task> = tasks
                 .iter()
                 .filter(|t| t.node_id.as_deref() == Some(node_id.as_str()))
@@ -422,7 +428,7 @@ async fn wait_healthy(
                 bail!(
                     "node `{name}` cannot run service `{service}`: {missing}; there is no registry to pull it from\n  fix: carry the \
                      stack's images there: `stackctl -p {stack} swarm save-images -o {stack}-images.tar`, copy the file to \
-                     `{name}`, run `docker load -i {stack}-images.tar` there, then deploy again"
+                     that node, run `docker load -i {stack}-images.tar` there, then deploy again"
                 );
             }
             let running = latest.first().is_some_and(|t| {

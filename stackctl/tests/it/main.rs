@@ -10,5 +10,6 @@ mod compose;
 mod database;
 mod swarm;
 mod swarm_local;
+mod swarm_two_nodes;
 mod up;
 mod verify;
