@@ -18,7 +18,7 @@ use serde_yaml_ng::Value;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use extension::{ProjectExtension, SecretExtension, ServiceExtension};
-pub use model::{ComposeFile, Service};
+pub use model::{ComposeFile, Condition, Service};
 use positions::{KeyPath, Positions};
 
 /// The file stackctl reads when none is named.

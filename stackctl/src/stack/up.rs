@@ -19,8 +19,9 @@ use bollard::query_parameters::{
 use serde::Serialize;
 use tokio::sync::watch;
 
-use super::wait::{self, Condition, Status};
+use super::wait::{self, Status};
 use super::{CONFIG_HASH_LABEL, Existing, config_hash, containers};
+use crate::compose::Condition;
 use crate::compose::Project;
 use crate::compose::extension::Endpoint;
 use crate::container::{PROJECT_LABEL, container_config, container_name, volume_name};
@@ -451,7 +452,7 @@ async fn bring_up(
     let awaited_exits: BTreeSet<&String> = order
         .iter()
         .flat_map(|name| project.model.services[name.as_str()].depends_on.0.iter())
-        .filter(|(_, d)| Condition::parse(&d.condition) == Condition::Completed)
+        .filter(|(_, d)| d.condition == Condition::CompletedSuccessfully)
         .map(|(dep, _)| dep)
         .collect();
     let mut tasks = Vec::new();
@@ -461,13 +462,7 @@ async fn bring_up(
             .depends_on
             .0
             .iter()
-            .filter_map(|(dep, d)| {
-                Some((
-                    dep.clone(),
-                    Condition::parse(&d.condition),
-                    receivers.get(dep)?.clone(),
-                ))
-            })
+            .filter_map(|(dep, d)| Some((dep.clone(), d.condition, receivers.get(dep)?.clone())))
             .collect();
         let job = Job {
             docker: docker.clone(),
