@@ -7,7 +7,6 @@
 //! configuration and image did not change is left alone.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -496,21 +495,56 @@ async fn bring_up(
         match handle.await {
             Ok(Ok(report)) => reports.push(report),
             Ok(Err(failure)) => failures.push(failure),
-            Err(err) => failures.push(Arc::new(format!(
-                "service `{name}`: its task failed: {err}"
-            ))),
+            Err(err) => failures.push(ServiceFailure::Task {
+                service: name,
+                message: err.to_string(),
+            }),
         }
     }
     if !failures.is_empty() {
         // A dependent's failure only repeats its dependency's; show the causes first.
-        let mut messages: Vec<String> = failures.iter().map(|f| f.to_string()).collect();
-        messages.sort_by_key(|m| m.contains("did not start because"));
+        failures.sort_by_key(ServiceFailure::is_consequence);
+        let messages: Vec<String> = failures.iter().map(ToString::to_string).collect();
         bail!(
             "{}\n  fix: `stackctl logs SERVICE` shows more; what did start is left running for inspection (`stackctl down` stops it)",
             messages.join("\n")
         );
     }
     Ok(reports)
+}
+
+/// Why one service did not come up. The printed messages are the ones users
+/// know; the variants let `up` order them (causes before consequences).
+#[derive(Debug, thiserror::Error)]
+enum ServiceFailure {
+    /// A dependency never reached its condition, so this service was not
+    /// started: a consequence of the dependency's own failure.
+    #[error("service `{service}` did not start because {why}")]
+    DependencyNotMet { service: String, why: String },
+    /// Started, but it exited, turned unhealthy or ran out of time; `details`
+    /// are its last log lines and health-check output.
+    #[error("service `{service}` failed: {why}\n{details}")]
+    DidNotComeUp {
+        service: String,
+        why: String,
+        details: String,
+    },
+    /// The engine refused to create, start, stop or inspect its container.
+    #[error("service `{service}`: the engine refused: {source}")]
+    Engine {
+        service: String,
+        source: bollard::errors::Error,
+    },
+    /// Its task ended without an answer (a panic).
+    #[error("service `{service}`: its task failed: {message}")]
+    Task { service: String, message: String },
+}
+
+impl ServiceFailure {
+    /// True for failures that only follow from another service's.
+    fn is_consequence(&self) -> bool {
+        matches!(self, ServiceFailure::DependencyNotMet { .. })
+    }
 }
 
 /// Bringing up one service.
@@ -541,24 +575,30 @@ fn summary(report: &ServiceReport) -> String {
 }
 
 impl Job {
-    async fn run(mut self, task: crate::progress::Task) -> Result<ServiceReport, Arc<String>> {
+    async fn run(mut self, task: crate::progress::Task) -> Result<ServiceReport, ServiceFailure> {
         match self.steps(&task).await {
             Ok(report) => {
                 task.finish(&summary(&report));
                 Ok(report)
             }
-            Err(message) => {
+            Err(failure) => {
+                let message = failure.to_string();
                 task.fail(message.lines().next().unwrap_or_default());
-                let _ = self.status.send(Status::Failed(message.clone()));
-                Err(Arc::new(message))
+                let _ = self.status.send(Status::Failed(message));
+                Err(failure)
             }
         }
     }
 
-    async fn steps(&mut self, task: &crate::progress::Task) -> Result<ServiceReport, String> {
+    async fn steps(
+        &mut self,
+        task: &crate::progress::Task,
+    ) -> Result<ServiceReport, ServiceFailure> {
         let service = self.service.clone();
-        let engine =
-            |err: bollard::errors::Error| format!("service `{service}`: the engine refused: {err}");
+        let engine = |source: bollard::errors::Error| ServiceFailure::Engine {
+            service: service.clone(),
+            source,
+        };
         // A new container can be made while its dependencies come up; only
         // starting it waits for them.
         if self.action == Action::Created {
@@ -590,7 +630,7 @@ impl Job {
                     Status::Failed(_) => format!("`{dependency}` failed"),
                     other => format!("`{dependency}` was not {condition} ({other:?})"),
                 };
-                return Err(format!("service `{service}` did not start because {why}"));
+                return Err(ServiceFailure::DependencyNotMet { service, why });
             }
         }
 
@@ -664,7 +704,11 @@ impl Job {
                     _ => "did not come up".to_owned(),
                 };
                 let details = wait::diagnostics(&self.docker, &self.container).await;
-                return Err(format!("service `{service}` failed: {why}\n{details}"));
+                return Err(ServiceFailure::DidNotComeUp {
+                    service,
+                    why,
+                    details,
+                });
             }
         }
         let inspected = self
@@ -714,6 +758,28 @@ mod tests {
     use super::*;
 
     const TEXT: &str = "API_BIND: \"0.0.0.0:${SHOP_API_PORT:-3000}\"\nlisten: [\"mysql://127.0.0.1:${SHOP_DB_PORT:-3306}\"]\nX: ${SHOP_SECRETS_DIR:-./s}";
+
+    #[test]
+    fn causes_are_listed_before_the_failures_they_cause() {
+        let mut failures = vec![
+            ServiceFailure::DependencyNotMet {
+                service: "api".into(),
+                why: "`db` failed".into(),
+            },
+            ServiceFailure::DidNotComeUp {
+                service: "db".into(),
+                why: "exited with code 1".into(),
+                details: String::new(),
+            },
+        ];
+        failures.sort_by_key(ServiceFailure::is_consequence);
+        let messages: Vec<String> = failures.iter().map(ToString::to_string).collect();
+        assert!(messages[0].starts_with("service `db` failed: exited with code 1"));
+        assert_eq!(
+            messages[1],
+            "service `api` did not start because `db` failed"
+        );
+    }
 
     #[test]
     fn a_service_summary_has_one_pair_of_parentheses_at_most() {
