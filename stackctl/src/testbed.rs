@@ -71,8 +71,7 @@ impl Testbed {
         let docker = crate::engine::connect().await?;
         let secrets = tempfile::tempdir()?;
         let mut vars = BTreeMap::new();
-        let text = std::fs::read_to_string(stack_compose_file())?;
-        for name in port_variables(&text) {
+        for name in port_variables(&stack_compose_file())? {
             vars.insert(name, free_port()?.to_string());
         }
         vars.insert(
@@ -286,14 +285,16 @@ fn load(vars: &BTreeMap<String, String>) -> anyhow::Result<Project> {
     })?)
 }
 
-/// The `SHOP_..._PORT` variables a compose text uses.
-pub fn port_variables(text: &str) -> std::collections::BTreeSet<String> {
-    text.split("${")
-        .skip(1)
-        .filter_map(|rest| rest.split([':', '}', '-']).next())
+/// The `SHOP_..._PORT` variables a compose file uses, from the project's
+/// record of interpolation (loaded with their defaults).
+pub fn port_variables(file: &Path) -> anyhow::Result<std::collections::BTreeSet<String>> {
+    let project = Project::load_with(file, &|_| None)?;
+    Ok(project
+        .variables
+        .into_iter()
+        .map(|v| v.name)
         .filter(|name| name.starts_with("SHOP_") && name.ends_with("_PORT"))
-        .map(str::to_owned)
-        .collect()
+        .collect())
 }
 
 /// The stack's `db` service alone, with a port, volume and API password of
@@ -371,7 +372,7 @@ mod tests {
 
     #[test]
     fn the_stack_port_variables_are_found() {
-        let vars = port_variables(&std::fs::read_to_string(stack_compose_file()).unwrap());
+        let vars = port_variables(&stack_compose_file()).unwrap();
         assert!(
             vars.contains("SHOP_DB_PORT") && vars.contains("SHOP_API_PORT"),
             "{vars:?}"

@@ -216,7 +216,6 @@ async fn check_ports_free(
     existing: &[Existing],
 ) -> anyhow::Result<()> {
     let listening = listeners::listening();
-    let text = std::fs::read_to_string(&project.file).unwrap_or_default();
     let mut taken = Vec::new();
     let mut moves = Vec::new();
     for name in order {
@@ -256,7 +255,7 @@ async fn check_ports_free(
             if holders.is_empty() || moves.iter().any(|(_, busy, _)| *busy == port) {
                 continue;
             }
-            let variable = port_variable(&text, port, &|key| std::env::var(key).ok());
+            let variable = project.port_variable(port).map(str::to_owned);
             let free = listeners::free_port_near(endpoint.addr.ip(), port, &listening);
             if let (Some(variable), Some(free)) = (variable, free) {
                 moves.push((variable, port, free));
@@ -277,23 +276,6 @@ async fn check_ports_free(
 async fn holder_project(docker: &Docker, id: &str) -> Option<String> {
     let inspected = docker.inspect_container(id, None).await.ok()?;
     inspected.config?.labels?.get(PROJECT_LABEL).cloned()
-}
-
-/// The variable of a compose text (`${NAME}` or `${NAME:-DEFAULT}`, named
-/// `..._PORT`) whose value, from `env` or its default, is `port`.
-fn port_variable(text: &str, port: u16, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
-    let port = port.to_string();
-    text.split("${").skip(1).find_map(|rest| {
-        let inside = rest.split('}').next()?;
-        let name = inside.split([':', '-', '?']).next()?;
-        // `${NAME:-DEFAULT}` or `${NAME-DEFAULT}`.
-        let default = inside.split_once('-').map(|(_, default)| default);
-        if !name.ends_with("_PORT") {
-            return None;
-        }
-        let value = env(name).or_else(|| default.map(str::to_owned))?;
-        (value == port).then(|| name.to_owned())
-    })
 }
 
 /// The fix for taken ports: each `(variable, busy port, free port)` moved
@@ -757,7 +739,7 @@ pub fn describe_endpoint(endpoint: &Endpoint) -> String {
 mod tests {
     use super::*;
 
-    const TEXT: &str = "API_BIND: \"0.0.0.0:${SHOP_API_PORT:-3000}\"\nlisten: [\"mysql://127.0.0.1:${SHOP_DB_PORT:-3306}\"]\nX: ${SHOP_SECRETS_DIR:-./s}";
+    const TEXT: &str = "services:\n  api:\n    image: x\n    environment:\n      API_BIND: \"0.0.0.0:${SHOP_API_PORT:-3000}\"\n      DB: \"127.0.0.1:${SHOP_DB_PORT:-3306}\"\n      X: ${SHOP_SECRETS_DIR:-./s}\n";
 
     #[test]
     fn causes_are_listed_before_the_failures_they_cause() {
@@ -798,23 +780,20 @@ mod tests {
         assert_eq!(summary(&report), "unchanged, running");
     }
 
+    fn project(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Project {
+        Project::parse_with(text, std::path::Path::new("compose.yaml"), env).unwrap()
+    }
+
     #[test]
     fn the_variable_of_a_port_is_found_by_its_value() {
         let none = |_: &str| None;
-        assert_eq!(
-            port_variable(TEXT, 3306, &none).as_deref(),
-            Some("SHOP_DB_PORT")
-        );
-        assert_eq!(
-            port_variable(TEXT, 3000, &none).as_deref(),
-            Some("SHOP_API_PORT")
-        );
+        let p = project(TEXT, &none);
+        assert_eq!(p.port_variable(3306), Some("SHOP_DB_PORT"));
+        assert_eq!(p.port_variable(3000), Some("SHOP_API_PORT"));
         let api_moved = |key: &str| (key == "SHOP_API_PORT").then(|| "13000".to_owned());
-        assert_eq!(
-            port_variable(TEXT, 13000, &api_moved).as_deref(),
-            Some("SHOP_API_PORT")
-        );
-        assert_eq!(port_variable(TEXT, 3000, &api_moved), None);
+        let p = project(TEXT, &api_moved);
+        assert_eq!(p.port_variable(13000), Some("SHOP_API_PORT"));
+        assert_eq!(p.port_variable(3000), None);
     }
 
     #[test]
@@ -822,7 +801,10 @@ mod tests {
         let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let busy = held.local_addr().unwrap().port();
         let text = TEXT.replace("3000", &busy.to_string());
-        let variable = port_variable(&text, busy, &|_| None).unwrap();
+        let variable = project(&text, &|_| None)
+            .port_variable(busy)
+            .unwrap()
+            .to_owned();
         let free =
             listeners::free_port_near("127.0.0.1".parse().unwrap(), busy, &listeners::listening())
                 .unwrap();
