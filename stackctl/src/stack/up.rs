@@ -743,7 +743,7 @@ mod tests {
 
     #[test]
     fn causes_are_listed_before_the_failures_they_cause() {
-        let mut failures = vec![
+        let mut failures = [
             ServiceFailure::DependencyNotMet {
                 service: "api".into(),
                 why: "`db` failed".into(),
