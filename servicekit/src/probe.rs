@@ -39,11 +39,12 @@ pub fn connect(bind: SocketAddr) -> Result<TcpStream, String> {
 pub fn http_get(bind: SocketAddr, path: &str) -> Result<String, String> {
     let target = target(bind);
     let mut stream = connect(bind)?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
+    // One write: `write!` would send the pieces as separate segments, and a
+    // server that answers after the first could reset the rest.
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| e.to_string())?;
     let mut response = Vec::new();
     stream
         .take(64 * 1024)
@@ -105,8 +106,12 @@ mod tests {
             let addr = listener.local_addr().unwrap();
             let server = std::thread::spawn(move || {
                 let (mut stream, _) = listener.accept().unwrap();
-                let mut request = [0u8; 1024];
-                let _ = stream.read(&mut request);
+                // The whole request, so closing does not reset unread bytes.
+                let mut request = Vec::new();
+                let mut byte = [0u8; 1];
+                while !request.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap() == 1 {
+                    request.push(byte[0]);
+                }
                 stream.write_all(answer.as_bytes()).unwrap();
             });
             assert_eq!(http_get(addr, "/healthz").is_ok(), healthy, "{answer}");

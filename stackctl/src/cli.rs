@@ -188,6 +188,17 @@ pub enum Command {
     /// images it needs first (cached); a full run takes about five minutes,
     /// `--quick` under one.
     Bench(BenchArgs),
+    /// One TCP connection attempt, reported by exit status: 0 connected, 10
+    /// refused, 11 timed out, 12 another error. `verify` runs it as each
+    /// service's uid and gid, since the firewall keys on the socket's owner.
+    #[command(name = "connect-as", hide = true)]
+    ConnectAs {
+        /// Where to connect, e.g. `127.0.0.1:3306`.
+        addr: std::net::SocketAddr,
+        /// How long the attempt may take, in milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
 }
 
 /// The options of `stackctl bench`.

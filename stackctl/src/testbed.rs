@@ -38,6 +38,34 @@ pub fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
+/// Builds the `stackctl` executable that connections as another uid
+/// re-execute ([`crate::verify::uid`]) into this test binary's target
+/// directory. cargo builds a package's executables only for that package's
+/// own tests, so test binaries of other packages (integration-tests) call
+/// this once before they connect as a service's uid.
+pub fn build_stackctl() -> anyhow::Result<()> {
+    let me = std::env::current_exe()?;
+    let release = me.parent().and_then(Path::parent).and_then(Path::file_name)
+        == Some(std::ffi::OsStr::new("release"));
+    let mut cargo = crate::image::binary::cargo();
+    cargo.args([
+        "build", "--quiet", "--locked", "-p", "stackctl", "--bin", "stackctl",
+    ]);
+    if release {
+        cargo.arg("--release");
+    }
+    let status = cargo
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .status()
+        .context("cannot run `cargo build -p stackctl`")?;
+    anyhow::ensure!(
+        status.success(),
+        "`cargo build -p stackctl` failed (its errors are above)"
+    );
+    crate::verify::uid::stackctl_program().map_err(anyhow::Error::msg)?;
+    Ok(())
+}
+
 /// Builds (or confirms) the images of `services` of the stack.
 pub async fn build(docker: &Docker, services: &[&str]) -> anyhow::Result<Vec<image::Built>> {
     let project = Project::load(&stack_compose_file())?;

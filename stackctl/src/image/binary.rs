@@ -17,7 +17,7 @@ pub fn binary_path_in_image(bin: &str) -> String {
 }
 
 /// The cargo to run: the one that runs us under `cargo run`, else `cargo`.
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
