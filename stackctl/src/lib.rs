@@ -25,6 +25,7 @@ pub mod graph;
 pub mod image;
 pub mod listeners;
 pub mod machine_lock;
+pub mod percent;
 pub mod pins;
 pub mod progress;
 pub mod secrets;
