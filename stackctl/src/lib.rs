@@ -69,7 +69,19 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             no_firewall,
             timeout,
             mirror,
-        } => commands::up::run(&project, services, !no_firewall, timeout, mirror, out).await,
+            format,
+        } => {
+            commands::up::run(
+                &project,
+                services,
+                !no_firewall,
+                timeout,
+                mirror,
+                format,
+                out,
+            )
+            .await
+        }
         Command::Down { volumes } => commands::down::run(&project, volumes, out).await,
         Command::Ps { format } => commands::ps::run(&project, format, out).await,
         Command::Logs {
