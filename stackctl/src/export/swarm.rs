@@ -288,7 +288,7 @@ pub struct Inputs {
 #[derive(Debug, Clone)]
 pub struct AgentInputs {
     pub image: String,
-    /// The rendered policy ([`crate::swarm::agent::Policy`] as JSON).
+    /// The rendered policy (a [`crate::firewall::Plan`] as JSON, from [`crate::swarm::agent::policy`]).
     pub policy: String,
 }
 
