@@ -120,6 +120,7 @@ pub async fn deploy(
         .context("cannot find the engine's `host` network")?
         .id
         .context("the `host` network has no ID")?;
+    remove_orphans(docker, &stack, &export, progress).await?;
     let mut order = vec![AGENT_SERVICE.to_owned()];
     let names: BTreeSet<String> = project.model.services.keys().cloned().collect();
     order.extend(crate::graph::start_order(&project.model, &names));
@@ -159,6 +160,36 @@ pub async fn deploy(
         }
     }
     Ok(Deployed { export, services })
+}
+
+/// Removes the stack's services that the file no longer has (as `docker
+/// stack deploy --prune` does), so a deployment is exactly the file.
+async fn remove_orphans(
+    docker: &Docker,
+    stack: &str,
+    export: &SwarmExport,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let filter = HashMap::from([("label", vec![format!("{NAMESPACE_LABEL}={stack}")])]);
+    let services = docker
+        .list_services(Some(
+            ListServicesOptionsBuilder::new().filters(&filter).build(),
+        ))
+        .await
+        .context("cannot list the swarm's services")?;
+    for name in services.into_iter().filter_map(|s| s.spec?.name) {
+        let short = name.strip_prefix(&format!("{stack}_")).unwrap_or(&name);
+        if !export.converted.file.services.contains_key(short) {
+            docker
+                .delete_service(&name)
+                .await
+                .with_context(|| format!("cannot remove service {name}"))?;
+            progress.println(&format!(
+                "removed service {name}, which the stack no longer has"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The nodes named (hostname or ID), or this one.
