@@ -455,7 +455,9 @@ async fn wait_healthy(
                 .iter()
                 .filter(|t| t.node_id.as_deref() == Some(node_id.as_str()))
                 .collect();
-            if let Some(missing) = latest.iter().find_map(|t| missing_image(t)) {
+            // Only the newest task counts: an older one may have failed
+            // before the images were carried there.
+            if let Some(missing) = latest.first().and_then(|t| missing_image(t)) {
                 bail!(
                     "node `{name}` cannot run service `{service}`: {missing}; there is no registry to pull it from\n  fix: carry the \
                      stack's images there: `stackctl -p {stack} swarm save-images -o {stack}-images.tar`, copy the file to \
