@@ -91,6 +91,9 @@ pub enum Command {
         /// The Debian mirror for debootstrap, if a base image must be made.
         #[arg(long, env = "STACKCTL_DEBIAN_MIRROR")]
         mirror: Option<String>,
+        /// Output format of the final report (progress always goes to stderr).
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
     },
     /// Stop and remove the stack's containers and its firewall rules.
     ///
@@ -200,6 +203,17 @@ pub enum Command {
     /// The firewall agent's own commands, run inside its image.
     #[command(subcommand, hide = true)]
     Agent(AgentCommand),
+    /// One TCP connection attempt, reported by exit status: 0 connected, 10
+    /// refused, 11 timed out, 12 another error. `verify` runs it as each
+    /// service's uid and gid, since the firewall keys on the socket's owner.
+    #[command(name = "connect-as", hide = true)]
+    ConnectAs {
+        /// Where to connect, e.g. `127.0.0.1:3306`.
+        addr: std::net::SocketAddr,
+        /// How long the attempt may take, in milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
 }
 
 /// The targets of `stackctl export`.

@@ -4,7 +4,7 @@
 
 pub mod diagnostic;
 pub mod extension;
-mod interpolate;
+pub mod interpolate;
 pub mod model;
 pub mod positions;
 pub mod units;
@@ -18,7 +18,8 @@ use serde_yaml_ng::Value;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use extension::{ProjectExtension, SecretExtension, ServiceExtension};
-pub use model::{ComposeFile, Service};
+pub use interpolate::{Resolved, Source};
+pub use model::{ComposeFile, Condition, Service};
 use positions::{KeyPath, Positions};
 
 /// The file stackctl reads when none is named.
@@ -47,6 +48,10 @@ pub struct Project {
     pub tolerated: Vec<Diagnostic>,
     /// What is not wrong enough to refuse the file (unset variables).
     pub warnings: Vec<String>,
+    /// Every variable the file used, with the value it stood for and where
+    /// that came from: the one record of interpolation. Values may be
+    /// secrets: never print them.
+    pub variables: std::collections::BTreeSet<Resolved>,
     positions: Positions,
 }
 
@@ -151,11 +156,13 @@ impl Project {
                 "start from a `services:` mapping".to_owned(),
             )));
         }
-        let mut unset = std::collections::BTreeSet::new();
-        interpolate::interpolate(&mut value, lookup, &mut unset).map_err(|(path, problem)| {
-            let (problem, fix) = split_message(&problem);
-            fail(diagnostic(path, None, problem, fix))
-        })?;
+        let mut variables = std::collections::BTreeSet::new();
+        interpolate::interpolate(&mut value, lookup, &mut variables).map_err(
+            |(path, problem)| {
+                let (problem, fix) = split_message(&problem);
+                fail(diagnostic(path, None, problem, fix))
+            },
+        )?;
         value.apply_merge().map_err(|err| {
             fail(diagnostic(
                 KeyPath::root(),
@@ -233,17 +240,31 @@ impl Project {
             secret_extensions: validated.secrets,
             extension: validated.project,
             tolerated,
-            warnings: unset
-                .into_iter()
-                .map(|name| {
+            warnings: variables
+                .iter()
+                .filter(|v| v.source == interpolate::Source::Unset)
+                .map(|v| {
                     format!(
-                        "variable {name} is not set; {} uses an empty string for it",
+                        "variable {} is not set; {} uses an empty string for it",
+                        v.name,
                         file.display()
                     )
                 })
                 .collect(),
+            variables,
             positions,
         })
+    }
+
+    /// The `..._PORT` variable that stood for `port` in this file (from the
+    /// environment or its default), e.g. `SHOP_API_PORT` for 3000: what a
+    /// user sets to move a service to another port.
+    pub fn port_variable(&self, port: u16) -> Option<&str> {
+        let port = port.to_string();
+        self.variables
+            .iter()
+            .find(|v| v.name.ends_with("_PORT") && v.value == port)
+            .map(|v| v.name.as_str())
     }
 
     /// Runs the project under another name, so a second copy (a test stack)

@@ -146,11 +146,6 @@ const SERVICE_SECRET_KEYS: &[&str] = &["source", "target"];
 const TOP_VOLUME_KEYS: &[&str] = &["driver", "driver_opts", "external", "name", "labels"];
 const TOP_NETWORK_KEYS: &[&str] = &["driver", "external", "internal", "name"];
 const TOP_SECRET_KEYS: &[&str] = &["file", "environment"];
-const CONDITIONS: &[&str] = &[
-    "service_started",
-    "service_healthy",
-    "service_completed_successfully",
-];
 
 /// Runs every check on a file that deserialized.
 pub(super) fn validate(file: &ComposeFile) -> Validated {
@@ -449,13 +444,6 @@ fn check_service(
                 path: dpath.clone(),
                 problem: "the service depends on itself".to_owned(),
                 fix: format!("remove `{dep}` from its own `depends_on`"),
-            });
-        }
-        if !CONDITIONS.contains(&dependency.condition.as_str()) {
-            findings.push(Finding {
-                path: dpath.key("condition"),
-                problem: format!("`{}` is not a dependency condition", dependency.condition),
-                fix: format!("use one of: {}", CONDITIONS.join(", ")),
             });
         }
     }
