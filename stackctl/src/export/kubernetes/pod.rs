@@ -490,17 +490,18 @@ pub(super) fn probes(health: &Healthcheck) -> Result<Option<Probes>, String> {
     let start_interval = health
         .start_interval
         .map_or(Duration::from_secs(5), |d| d.0);
+    // Docker gives a starting container start_period, then `retries`
+    // failures `interval` apart; the startup probe allows the same window,
+    // probing every start_interval (every interval without a start period).
     let startup_period = if start_period.is_zero() {
         seconds(interval)
     } else {
         seconds(start_interval)
     };
-    let start_tries = if start_period.is_zero() {
-        0
-    } else {
-        i32::try_from(start_period.as_secs().div_ceil(u64::try_from(startup_period).unwrap_or(1)))
-            .unwrap_or(i32::MAX)
-    };
+    let window = start_period.as_secs() + u64::from(retries.unsigned_abs()) * u64::from(seconds(interval).unsigned_abs());
+    let start_tries = i32::try_from(window.div_ceil(u64::from(startup_period.unsigned_abs())))
+        .unwrap_or(i32::MAX)
+        .max(retries);
     let exec = Some(ExecAction {
         command: Some(command.clone()),
     });
@@ -512,7 +513,7 @@ pub(super) fn probes(health: &Healthcheck) -> Result<Option<Probes>, String> {
         success_threshold: Some(1),
         ..Probe::default()
     };
-    let startup = probe(startup_period, start_tries.saturating_add(retries));
+    let startup = probe(startup_period, start_tries);
     let readiness = probe(seconds(interval), retries);
     let liveness = probe(seconds(interval), retries);
     let rounded = [Some(interval), Some(timeout), health.start_interval.map(|d| d.0)]
@@ -520,9 +521,8 @@ pub(super) fn probes(health: &Healthcheck) -> Result<Option<Probes>, String> {
         .flatten()
         .any(|d| d.subsec_nanos() > 0);
     let describe = format!(
-        "exec probes running {command:?}: startupProbe every {startup_period}s, up to {} tries (start_period {} and {retries} retries), \
+        "exec probes running {command:?}: startupProbe every {startup_period}s, up to {start_tries} tries ({window}s: start_period {} and {retries} retries), \
          then readinessProbe and livenessProbe every {}s, timeout {}s, failing after {retries} (liveness restarts the container){}",
-        start_tries.saturating_add(retries),
         format_duration(start_period),
         seconds(interval),
         seconds(timeout),
