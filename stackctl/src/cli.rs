@@ -256,8 +256,9 @@ pub enum ExportTarget {
     /// installs the per-uid egress rules NetworkPolicy cannot apply to
     /// host-network pods. Images are referenced by name with
     /// `imagePullPolicy: Never` (load them on each node; nothing is
-    /// pulled). Reads no Docker engine. The manifests go to `-o FILE` (the
-    /// report then to stdout) or to stdout (the report to stderr).
+    /// pulled). Reads no Docker engine unless `--build`. The manifests go to
+    /// `-o FILE` (the report then to stdout) or to stdout (the report to
+    /// stderr).
     Kubernetes(ExportKubernetesArgs),
 }
 
@@ -277,6 +278,14 @@ pub struct ExportKubernetesArgs {
     /// Kubernetes' units (`db-data=10Gi`); repeat for several. Default 1Gi.
     #[arg(long = "volume-size", value_name = "VOLUME=SIZE", value_parser = volume_size)]
     pub volume_sizes: Vec<(String, String)>,
+    /// Build what is stale first: the services' images and the firewall
+    /// agent's, so `docker save` finds every image the manifests name.
+    /// Without it the export reads no Docker engine.
+    #[arg(long)]
+    pub build: bool,
+    /// The Debian mirror for debootstrap, if a base image must be made (with --build).
+    #[arg(long, env = "STACKCTL_DEBIAN_MIRROR", requires = "build")]
+    pub mirror: Option<String>,
     /// Write the Secrets WITH their values (read from the secrets' files),
     /// instead of only referencing them. The output then holds credentials:
     /// a file written with `-o` is made readable by its owner only.
@@ -292,7 +301,11 @@ fn volume_size(text: &str) -> Result<(String, String), String> {
     let digits = size.trim_end_matches(|c: char| c.is_ascii_alphabetic());
     let unit = &size[digits.len()..];
     let units = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "k", "M", "G", "T", "P"];
-    if name.is_empty() || digits.is_empty() || digits.parse::<u64>().is_err() || !units.contains(&unit) {
+    if name.is_empty()
+        || digits.is_empty()
+        || digits.parse::<u64>().is_err()
+        || !units.contains(&unit)
+    {
         return Err(format!(
             "`{text}` is not VOLUME=SIZE with a size in Kubernetes' units; write e.g. `db-data=10Gi` (Ki, Mi, Gi, Ti or k, M, G, T)"
         ));

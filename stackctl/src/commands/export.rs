@@ -58,9 +58,9 @@ pub(crate) async fn swarm(
     Ok(())
 }
 
-/// `stackctl export kubernetes`: needs no engine; the images are named, and
-/// the nodes load them.
-pub(crate) fn kubernetes(
+/// `stackctl export kubernetes`: needs no engine (the images are named, and
+/// the nodes load them) unless `--build` asks to build the stale ones.
+pub(crate) async fn kubernetes(
     project: &Project,
     args: ExportKubernetesArgs,
     out: &mut dyn Write,
@@ -70,6 +70,15 @@ pub(crate) fn kubernetes(
         image: crate::swarm::agent::image_tag(),
         policy,
     });
+    if args.build {
+        let build = BuildOptions {
+            bootstrap: BootstrapOptions {
+                mirror: args.mirror.clone(),
+            },
+            force: false,
+        };
+        export::build_images(project, agent.is_some(), &build, &Progress::new()).await?;
+    }
     let secret_values = if args.include_secret_values {
         let all = project.model.services.keys().cloned().collect();
         for path in crate::secrets::ensure(project, &all)? {

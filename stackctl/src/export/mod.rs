@@ -19,9 +19,9 @@ use bollard::Docker;
 use crate::audit::subject::{self, Subject};
 use crate::compose::Project;
 use crate::compose::extension::EgressHost;
-use serde_yaml_ng::Value;
 use crate::image::{self, BuildOptions};
 use crate::progress::Progress;
+use serde_yaml_ng::Value;
 
 /// A converted, judged Swarm export.
 #[derive(Debug, Clone)]
@@ -93,6 +93,32 @@ pub async fn prepare_swarm(
         converted,
         images,
     })
+}
+
+/// Builds what is stale of `project`'s images, and the firewall agent's
+/// when `agent` (for `export kubernetes --build`, whose manifests name the
+/// images the nodes must load).
+pub async fn build_images(
+    project: &Project,
+    agent: bool,
+    build: &BuildOptions,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let docker = crate::engine::connect().await?;
+    let to_build: Vec<String> = project
+        .model
+        .services
+        .iter()
+        .filter(|(_, s)| s.build.is_some())
+        .map(|(n, _)| n.clone())
+        .collect();
+    if !to_build.is_empty() {
+        image::build(&docker, project, &to_build, build, progress).await?;
+    }
+    if agent {
+        crate::swarm::agent::build_image(&docker, &project.dir, progress).await?;
+    }
+    Ok(())
 }
 
 /// The firewall policy the agent installs, named for the project so that

@@ -22,8 +22,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_yaml_ng::Value;
 
-use super::fidelity::{LossKind, Report};
 pub use super::colocation_groups;
+use super::fidelity::{LossKind, Report};
 use super::scalar;
 use crate::compose::extension::KEY;
 use crate::compose::model::Restart;

@@ -65,7 +65,11 @@ pub(super) fn daemon_set(
     let bin = binary_path_in_image("stackctl");
     let health = |period: i32, failures: i32| Probe {
         exec: Some(ExecAction {
-            command: Some(vec![bin.clone(), "agent".to_owned(), "healthcheck".to_owned()]),
+            command: Some(vec![
+                bin.clone(),
+                "agent".to_owned(),
+                "healthcheck".to_owned(),
+            ]),
         }),
         period_seconds: Some(period),
         timeout_seconds: Some(5),

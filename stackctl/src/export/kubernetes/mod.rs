@@ -157,7 +157,7 @@ pub struct Inputs {
 pub const DEFAULT_VOLUME_SIZE: &str = "1Gi";
 
 /// One document of the export.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Document {
     Namespace(Namespace),
@@ -228,13 +228,11 @@ pub fn dns_label(name: &str) -> Result<String, String> {
     }
 }
 
-/// The labels every object of the export carries.
-fn common_labels(project: &Project) -> BTreeMap<String, String> {
+/// The labels every object of the export carries (the stack is named by
+/// its namespace, already a DNS label).
+fn common_labels(namespace: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
-        (
-            "app.kubernetes.io/part-of".to_owned(),
-            dns_label(&project.name).unwrap_or_else(|_| "stack".to_owned()),
-        ),
+        ("app.kubernetes.io/part-of".to_owned(), namespace.to_owned()),
         (
             "app.kubernetes.io/managed-by".to_owned(),
             "stackctl".to_owned(),
@@ -270,7 +268,7 @@ pub fn convert(project: &Project, inputs: &Inputs) -> Result<Converted, Diagnost
             return Err(Diagnostics(refusals));
         }
     };
-    let labels = common_labels(project);
+    let labels = common_labels(&namespace);
     let mut documents = vec![Document::Namespace(namespace_object(
         &namespace,
         labels.clone(),
@@ -288,13 +286,12 @@ pub fn convert(project: &Project, inputs: &Inputs) -> Result<Converted, Diagnost
     let mut secrets: BTreeMap<String, SecretSource> = BTreeMap::new();
     let mut images = Vec::new();
     for (group, members) in &groups {
+        // A group is named after its first service, whose own name is
+        // checked (and refused with its line) as its container's.
         let name = if single {
             namespace.clone()
         } else {
-            match dns_label(group) {
-                Ok(n) => n,
-                Err(_) => continue, // refused below, for the service itself
-            }
+            dns_label(group).unwrap_or_else(|_| group.clone())
         };
         let built = pod::convert_group(
             project,
@@ -312,7 +309,12 @@ pub fn convert(project: &Project, inputs: &Inputs) -> Result<Converted, Diagnost
             secrets.entry(source).or_insert(secret);
         }
         images.extend(built.images);
-        claims.extend(built.claims.into_iter().map(Document::PersistentVolumeClaim));
+        claims.extend(
+            built
+                .claims
+                .into_iter()
+                .map(Document::PersistentVolumeClaim),
+        );
         workloads.push(built.workload);
     }
     documents.extend(claims);
@@ -513,9 +515,13 @@ pub fn parse_documents(text: &str) -> anyhow::Result<Vec<Document>> {
             "Secret" => serde_yaml_ng::from_value(value).map(Document::Secret),
             "DaemonSet" => serde_yaml_ng::from_value(value).map(Document::DaemonSet),
             "Deployment" => serde_yaml_ng::from_value(value).map(Document::Deployment),
-            other => anyhow::bail!("document {}: kind `{other}` is not one the export writes", i + 1),
+            other => anyhow::bail!(
+                "document {}: kind `{other}` is not one the export writes",
+                i + 1
+            ),
         };
-        documents.push(parsed.map_err(|err| anyhow::anyhow!("document {} ({kind}): {err}", i + 1))?);
+        documents
+            .push(parsed.map_err(|err| anyhow::anyhow!("document {} ({kind}): {err}", i + 1))?);
     }
     Ok(documents)
 }

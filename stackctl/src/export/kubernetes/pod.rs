@@ -15,9 +15,9 @@ use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, ExecAction,
     HostPathVolumeSource, KeyToPath, PersistentVolumeClaim, PersistentVolumeClaimSpec,
     PersistentVolumeClaimVolumeSource, PodAffinityTerm, PodAntiAffinity, PodSecurityContext,
-    PodSpec, PodTemplateSpec, Probe, ProjectedVolumeSource, ResourceRequirements,
-    SeccompProfile, SecretProjection, SecurityContext, Sysctl, Volume, VolumeMount,
-    VolumeProjection, VolumeResourceRequirements,
+    PodSpec, PodTemplateSpec, Probe, ProjectedVolumeSource, ResourceRequirements, SeccompProfile,
+    SecretProjection, SecurityContext, Sysctl, Volume, VolumeMount, VolumeProjection,
+    VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -167,7 +167,9 @@ pub(super) fn convert_group(
             refusals,
             &service,
             KeyPath::root().key("deploy").key("mode"),
-            format!("`{service}` would run on every node, but its pod writes a claim that one pod at a time can use"),
+            format!(
+                "`{service}` would run on every node, but its pod writes a claim that one pod at a time can use"
+            ),
             "write `mode: replicated` (one replica)".to_owned(),
         );
     }
@@ -346,7 +348,8 @@ fn group_replicas(project: &Project, parts: &PodParts, refusals: &mut Vec<Diagno
 
 /// Each member's role in the pod, from the `depends_on` of the others.
 fn roles<'a>(project: &Project, members: &'a [String]) -> BTreeMap<&'a str, Role> {
-    let mut roles: BTreeMap<&str, Role> = members.iter().map(|m| (m.as_str(), Role::Main)).collect();
+    let mut roles: BTreeMap<&str, Role> =
+        members.iter().map(|m| (m.as_str(), Role::Main)).collect();
     for member in members {
         for (dependency, how) in &project.model.services[member.as_str()].depends_on.0 {
             let Some(role) = roles.get_mut(dependency.as_str()) else {
@@ -367,18 +370,21 @@ fn start_order(project: &Project, members: &[String]) -> Vec<String> {
     let mut placed: Vec<String> = Vec::new();
     let mut left: BTreeSet<&String> = members.iter().collect();
     while !left.is_empty() {
+        let waits = |m: &String| {
+            project.model.services[m.as_str()]
+                .depends_on
+                .0
+                .keys()
+                .any(|d| d != m && left.contains(d))
+        };
+        // A cycle cannot load (the Compose model refuses it); were one to
+        // get here, the first of the rest goes next.
         let next = left
             .iter()
-            .find(|m| {
-                project.model.services[m.as_str()]
-                    .depends_on
-                    .0
-                    .keys()
-                    .all(|d| !left.iter().any(|l| *l == d) || *d == ***m)
-            })
+            .find(|m| !waits(m))
+            .or_else(|| left.iter().next())
             .copied()
-            // A cycle cannot load (the Compose model refuses it); keep going.
-            .unwrap_or_else(|| left.iter().next().copied().unwrap_or(&members[0]));
+            .expect("left is not empty");
         left.remove(next);
         placed.push(next.clone());
     }
@@ -498,7 +504,8 @@ pub(super) fn probes(health: &Healthcheck) -> Result<Option<Probes>, String> {
     } else {
         seconds(start_interval)
     };
-    let window = start_period.as_secs() + u64::from(retries.unsigned_abs()) * u64::from(seconds(interval).unsigned_abs());
+    let window = start_period.as_secs()
+        + u64::from(retries.unsigned_abs()) * u64::from(seconds(interval).unsigned_abs());
     let start_tries = i32::try_from(window.div_ceil(u64::from(startup_period.unsigned_abs())))
         .unwrap_or(i32::MAX)
         .max(retries);
@@ -516,10 +523,14 @@ pub(super) fn probes(health: &Healthcheck) -> Result<Option<Probes>, String> {
     let startup = probe(startup_period, start_tries);
     let readiness = probe(seconds(interval), retries);
     let liveness = probe(seconds(interval), retries);
-    let rounded = [Some(interval), Some(timeout), health.start_interval.map(|d| d.0)]
-        .into_iter()
-        .flatten()
-        .any(|d| d.subsec_nanos() > 0);
+    let rounded = [
+        Some(interval),
+        Some(timeout),
+        health.start_interval.map(|d| d.0),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|d| d.subsec_nanos() > 0);
     let describe = format!(
         "exec probes running {command:?}: startupProbe every {startup_period}s, up to {start_tries} tries ({window}s: start_period {} and {retries} retries), \
          then readinessProbe and livenessProbe every {}s, timeout {}s, failing after {retries} (liveness restarts the container){}",
@@ -689,7 +700,11 @@ impl ServiceConversion<'_> {
             ("pid", s.pid.as_deref(), "hostPID"),
             ("ipc", s.ipc.as_deref(), "hostIPC"),
             ("uts", s.uts.as_deref(), "the node's hostname"),
-            ("userns_mode", s.userns_mode.as_deref(), "the node's user namespace"),
+            (
+                "userns_mode",
+                s.userns_mode.as_deref(),
+                "the node's user namespace",
+            ),
         ];
         for (key, value, what) in shared {
             if let Some(value) = value {
@@ -705,8 +720,10 @@ impl ServiceConversion<'_> {
         if s.privileged {
             self.refuse(
                 Self::key("privileged"),
-                "a privileged container is the node's root; the export does not write it".to_owned(),
-                "remove `privileged` and add only the capabilities the service needs (`cap_add`)".to_owned(),
+                "a privileged container is the node's root; the export does not write it"
+                    .to_owned(),
+                "remove `privileged` and add only the capabilities the service needs (`cap_add`)"
+                    .to_owned(),
             );
         }
         if !s.devices.is_empty() {
@@ -719,7 +736,8 @@ impl ServiceConversion<'_> {
         if s.cgroup_parent.is_some() {
             self.refuse(
                 Self::key("cgroup_parent"),
-                "the kubelet places every pod in its own cgroup; a pod cannot choose its parent".to_owned(),
+                "the kubelet places every pod in its own cgroup; a pod cannot choose its parent"
+                    .to_owned(),
                 "remove `cgroup_parent`".to_owned(),
             );
         }
@@ -881,7 +899,10 @@ impl ServiceConversion<'_> {
             let q = memory_quantity(memory.0);
             self.kept(
                 Self::key("mem_limit"),
-                format!("resources.limits.memory {} (and requests.memory, unless deploy reserves less)", q.0),
+                format!(
+                    "resources.limits.memory {} (and requests.memory, unless deploy reserves less)",
+                    q.0
+                ),
             );
             limits.insert("memory".to_owned(), q);
         }
@@ -889,7 +910,10 @@ impl ServiceConversion<'_> {
             let q = cpu_quantity(cpus.0);
             self.kept(
                 Self::key("cpus"),
-                format!("resources.limits.cpu {} (and requests.cpu, unless deploy reserves less)", q.0),
+                format!(
+                    "resources.limits.cpu {} (and requests.cpu, unless deploy reserves less)",
+                    q.0
+                ),
             );
             limits.insert("cpu".to_owned(), q);
         }
@@ -910,11 +934,19 @@ impl ServiceConversion<'_> {
             let key = Self::key("deploy").key("resources");
             match quantities(resources.get("limits")) {
                 Ok(q) => limits.extend(q),
-                Err(why) => self.refuse(key.key("limits"), why, "write e.g. `cpus: \"0.5\"` and `memory: 64m`".to_owned()),
+                Err(why) => self.refuse(
+                    key.key("limits"),
+                    why,
+                    "write e.g. `cpus: \"0.5\"` and `memory: 64m`".to_owned(),
+                ),
             }
             match quantities(resources.get("reservations")) {
                 Ok(q) => reservations = q,
-                Err(why) => self.refuse(key.key("reservations"), why, "write e.g. `cpus: \"0.25\"` and `memory: 32m`".to_owned()),
+                Err(why) => self.refuse(
+                    key.key("reservations"),
+                    why,
+                    "write e.g. `cpus: \"0.25\"` and `memory: 32m`".to_owned(),
+                ),
             }
         }
         if limits.is_empty() && reservations.is_empty() {
@@ -1050,7 +1082,10 @@ impl ServiceConversion<'_> {
             let parsed = text
                 .split_once("==")
                 .map(|(k, v)| (k.trim(), v.trim()))
-                .and_then(|(k, v)| k.strip_prefix("node.labels.").map(|k| (k.to_owned(), v.to_owned())));
+                .and_then(|(k, v)| {
+                    k.strip_prefix("node.labels.")
+                        .map(|k| (k.to_owned(), v.to_owned()))
+                });
             match parsed {
                 Some((k, v)) => {
                     became.push(format!("nodeSelector {k}: {v}"));
@@ -1059,7 +1094,8 @@ impl ServiceConversion<'_> {
                 None => self.refuse(
                     key.key("constraints").index(i),
                     format!("the constraint `{text}` has no Kubernetes node selector"),
-                    "write it as `node.labels.KEY == VALUE` (it becomes nodeSelector KEY: VALUE)".to_owned(),
+                    "write it as `node.labels.KEY == VALUE` (it becomes nodeSelector KEY: VALUE)"
+                        .to_owned(),
                 ),
             }
         }
@@ -1102,7 +1138,8 @@ impl ServiceConversion<'_> {
             Err(why) => self.refuse(
                 key,
                 why,
-                "write the check as `test: [\"CMD\", \"/usr/local/bin/SERVICE\", \"healthcheck\"]`".to_owned(),
+                "write the check as `test: [\"CMD\", \"/usr/local/bin/SERVICE\", \"healthcheck\"]`"
+                    .to_owned(),
             ),
         }
     }
@@ -1199,7 +1236,11 @@ impl ServiceConversion<'_> {
                 let problem = format!(
                     "`{name}` is {value} here and {other_value} for `{other}`, but a sysctl is the pod's, and they share one pod"
                 );
-                self.refuse(key, problem, format!("write the same value for both, e.g. `{name}: \"{other_value}\"`"));
+                self.refuse(
+                    key,
+                    problem,
+                    format!("write the same value for both, e.g. `{name}: \"{other_value}\"`"),
+                );
                 continue;
             }
             self.parts
@@ -1237,7 +1278,11 @@ impl ServiceConversion<'_> {
                     let claim = match dns_label(source) {
                         Ok(c) => c,
                         Err(why) => {
-                            self.refuse(key, format!("the volume's claim: {why}"), "rename the volume".to_owned());
+                            self.refuse(
+                                key,
+                                format!("the volume's claim: {why}"),
+                                "rename the volume".to_owned(),
+                            );
                             continue;
                         }
                     };
@@ -1245,8 +1290,12 @@ impl ServiceConversion<'_> {
                     let Some(gid) = owner else {
                         self.refuse(
                             key,
-                            format!("volume `{source}` needs an owner, and `{}` has no numeric user", self.name),
-                            "write `user: \"UID:GID\"`; the claim is given to that group (fsGroup)".to_owned(),
+                            format!(
+                                "volume `{source}` needs an owner, and `{}` has no numeric user",
+                                self.name
+                            ),
+                            "write `user: \"UID:GID\"`; the claim is given to that group (fsGroup)"
+                                .to_owned(),
                         );
                         continue;
                     };
@@ -1257,22 +1306,27 @@ impl ServiceConversion<'_> {
                         .cloned()
                         .unwrap_or_else(|| DEFAULT_VOLUME_SIZE.to_owned());
                     let namespace = self.namespace.to_owned();
-                    self.parts.claims.entry(claim.clone()).or_insert_with(|| PersistentVolumeClaim {
-                        metadata: ObjectMeta {
-                            name: Some(claim.clone()),
-                            namespace: Some(namespace),
-                            ..ObjectMeta::default()
-                        },
-                        spec: Some(PersistentVolumeClaimSpec {
-                            access_modes: Some(vec!["ReadWriteOncePod".to_owned()]),
-                            volume_mode: Some("Filesystem".to_owned()),
-                            resources: Some(VolumeResourceRequirements {
-                                requests: Some(BTreeMap::from([("storage".to_owned(), Quantity(size.clone()))])),
-                                ..VolumeResourceRequirements::default()
+                    self.parts.claims.entry(claim.clone()).or_insert_with(|| {
+                        PersistentVolumeClaim {
+                            metadata: ObjectMeta {
+                                name: Some(claim.clone()),
+                                namespace: Some(namespace),
+                                ..ObjectMeta::default()
+                            },
+                            spec: Some(PersistentVolumeClaimSpec {
+                                access_modes: Some(vec!["ReadWriteOncePod".to_owned()]),
+                                volume_mode: Some("Filesystem".to_owned()),
+                                resources: Some(VolumeResourceRequirements {
+                                    requests: Some(BTreeMap::from([(
+                                        "storage".to_owned(),
+                                        Quantity(size.clone()),
+                                    )])),
+                                    ..VolumeResourceRequirements::default()
+                                }),
+                                ..PersistentVolumeClaimSpec::default()
                             }),
-                            ..PersistentVolumeClaimSpec::default()
-                        }),
-                        ..PersistentVolumeClaim::default()
+                            ..PersistentVolumeClaim::default()
+                        }
                     });
                     let volume = Volume {
                         name: claim.clone(),
@@ -1360,7 +1414,11 @@ impl ServiceConversion<'_> {
                 match (k, parse_size(v)) {
                     ("size", Ok(bytes)) => size = Some(bytes),
                     ("size", Err(why)) => {
-                        self.refuse(key.clone(), format!("the tmpfs size `{v}`: {why}"), "write e.g. `size=16m`".to_owned());
+                        self.refuse(
+                            key.clone(),
+                            format!("the tmpfs size `{v}`: {why}"),
+                            "write e.g. `size=16m`".to_owned(),
+                        );
                     }
                     _ => dropped.push(option.to_owned()),
                 }
@@ -1406,15 +1464,25 @@ impl ServiceConversion<'_> {
             let Some(declared) = self.project.model.secrets.get(&secret.source) else {
                 self.refuse(
                     key,
-                    format!("secret `{}` is not declared at the top level", secret.source),
-                    format!("declare it under `secrets:` with a `file:`, e.g. `{}: {{file: ./{0}}}`", secret.source),
+                    format!(
+                        "secret `{}` is not declared at the top level",
+                        secret.source
+                    ),
+                    format!(
+                        "declare it under `secrets:` with a `file:`, e.g. `{}: {{file: ./{0}}}`",
+                        secret.source
+                    ),
                 );
                 continue;
             };
             let name = match dns_label(&secret.source) {
                 Ok(n) => n,
                 Err(why) => {
-                    self.refuse(key, format!("the Secret's name: {why}"), "rename the secret".to_owned());
+                    self.refuse(
+                        key,
+                        format!("the Secret's name: {why}"),
+                        "rename the secret".to_owned(),
+                    );
                     continue;
                 }
             };
@@ -1424,24 +1492,36 @@ impl ServiceConversion<'_> {
                     secret.source,
                     self.project.resolve(file).display()
                 ),
-                (None, Some(variable)) => format!("--from-literal={}=\"${variable}\"", secret.source),
+                (None, Some(variable)) => {
+                    format!("--from-literal={}=\"${variable}\"", secret.source)
+                }
                 (None, None) => {
                     self.refuse(
                         key,
-                        format!("secret `{}` has neither a `file` nor an `environment`", secret.source),
+                        format!(
+                            "secret `{}` has neither a `file` nor an `environment`",
+                            secret.source
+                        ),
                         "give the secret a `file:`".to_owned(),
                     );
                     continue;
                 }
             };
-            self.parts.secrets.entry(secret.source.clone()).or_insert(SecretSource {
-                name: name.clone(),
-                key: secret.source.clone(),
-                flag,
-            });
+            self.parts
+                .secrets
+                .entry(secret.source.clone())
+                .or_insert(SecretSource {
+                    name: name.clone(),
+                    key: secret.source.clone(),
+                    flag,
+                });
             let target = secret.mount_path();
             let (dir, file) = target.rsplit_once('/').unwrap_or(("", target.as_str()));
-            let dir = if dir.is_empty() { "/".to_owned() } else { dir.to_owned() };
+            let dir = if dir.is_empty() {
+                "/".to_owned()
+            } else {
+                dir.to_owned()
+            };
             by_dir.entry(dir.clone()).or_default().push(KeyToPath {
                 key: secret.source.clone(),
                 path: file.to_owned(),

@@ -180,7 +180,9 @@ fn depends_on_starts_dependencies_first_as_sidecars_or_init_containers() {
         "a healthy condition is the sidecar's startup probe"
     );
 
-    let err = refusal("services:\n  db:\n    image: d\n    network_mode: host\n  api:\n    image: a\n    network_mode: host\n    depends_on: {db: {condition: service_healthy}}\n");
+    let err = refusal(
+        "services:\n  db:\n    image: d\n    network_mode: host\n  api:\n    image: a\n    network_mode: host\n    depends_on: {db: {condition: service_healthy}}\n",
+    );
     assert!(err.contains("has no health check"), "{err}");
 }
 
@@ -199,7 +201,11 @@ fn a_health_check_becomes_startup_readiness_and_liveness_probes() {
     assert_eq!(command, ["/bin/sh", "-c", "check --fast"]);
     assert_eq!(p.readiness.period_seconds, Some(2), "1.5 s rounds up");
     assert_eq!(p.readiness.failure_threshold, Some(4));
-    assert_eq!(p.startup.period_seconds, Some(5), "start_interval's default");
+    assert_eq!(
+        p.startup.period_seconds,
+        Some(5),
+        "start_interval's default"
+    );
     // 20 s of start period and 4 retries 2 s apart: 28 s, in 5 s steps.
     assert_eq!(p.startup.failure_threshold, Some(6));
     assert!(p.describe.contains("rounded up"), "{}", p.describe);
@@ -213,15 +219,12 @@ fn a_health_check_becomes_startup_readiness_and_liveness_probes() {
 
 #[test]
 fn secrets_are_referenced_and_written_only_when_asked() {
-    let text = format!(
-        "{HOST}    secrets: [db_password]\nsecrets:\n  db_password:\n    file: ./pw\n"
-    );
+    let text =
+        format!("{HOST}    secrets: [db_password]\nsecrets:\n  db_password:\n    file: ./pw\n");
     let p = project(&text);
     let c = convert(&p, &Inputs::default()).unwrap();
     assert!(
-        !c.documents
-            .iter()
-            .any(|d| matches!(d, Document::Secret(_))),
+        !c.documents.iter().any(|d| matches!(d, Document::Secret(_))),
         "no Secret object without the flag"
     );
     assert_eq!(c.secrets[0].name, "db-password");
