@@ -1,7 +1,7 @@
 //! `stackctl export swarm`: `compose.yaml` as a stack file that `docker
 //! stack deploy` accepts, and the fidelity report of what each key became.
 //! `stackctl swarm deploy` runs the very same [`StackFile`] through the
-//! Engine API (see [`crate::swarm::spec`]), so the file and a deployment
+//! Engine API (see `crate::swarm::spec`), so the file and a deployment
 //! cannot drift apart.
 //!
 //! What host networking means on Swarm, and how the file guarantees it:
@@ -273,7 +273,7 @@ pub struct Inputs {
 #[derive(Debug, Clone)]
 pub struct AgentInputs {
     pub image: String,
-    /// The rendered policy ([`crate::swarm::agent::Policy`] as JSON).
+    /// The rendered policy (`crate::swarm::agent::Policy` as JSON).
     pub policy: String,
 }
 

@@ -30,7 +30,7 @@
 //! - Secrets are referenced by name and never written with their values,
 //!   unless [`Inputs::secret_values`] holds them (an explicit flag);
 //! - NetworkPolicy does not police host-network pods, so the per-uid egress
-//!   firewall is the `firewall-agent` DaemonSet ([`agent`]): our own agent
+//!   firewall is the `firewall-agent` DaemonSet (see [`AgentInputs`]): our own agent
 //!   (`stackctl agent firewall`, the image Swarm runs too) on every node.
 
 mod agent;

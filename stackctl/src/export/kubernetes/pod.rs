@@ -427,11 +427,11 @@ fn runtime_default() -> SeccompProfile {
 /// Bytes as a Kubernetes quantity (`512Mi`, `1Gi`, or plain bytes).
 pub(super) fn memory_quantity(bytes: u64) -> Quantity {
     const KI: u64 = 1024;
-    let text = if bytes != 0 && bytes % (KI * KI * KI) == 0 {
+    let text = if bytes != 0 && bytes.is_multiple_of(KI * KI * KI) {
         format!("{}Gi", bytes / (KI * KI * KI))
-    } else if bytes != 0 && bytes % (KI * KI) == 0 {
+    } else if bytes != 0 && bytes.is_multiple_of(KI * KI) {
         format!("{}Mi", bytes / (KI * KI))
-    } else if bytes != 0 && bytes % KI == 0 {
+    } else if bytes != 0 && bytes.is_multiple_of(KI) {
         format!("{}Ki", bytes / KI)
     } else {
         bytes.to_string()
@@ -442,7 +442,7 @@ pub(super) fn memory_quantity(bytes: u64) -> Quantity {
 /// CPUs as a Kubernetes quantity (`1`, `500m`), to the millicore (at least 1m).
 pub(super) fn cpu_quantity(cpus: f64) -> Quantity {
     let milli = ((cpus * 1000.0).round() as i64).max(1);
-    Quantity(if milli % 1000 == 0 {
+    Quantity(if milli.rem_euclid(1000) == 0 {
         (milli / 1000).to_string()
     } else {
         format!("{milli}m")
