@@ -25,7 +25,9 @@ pub struct Cli {
 
 /// `-p` and `COMPOSE_PROJECT_NAME`: Compose's rule, checked as given.
 fn project_name(name: &str) -> Result<String, String> {
-    crate::compose::check_project_name(name).map(|()| name.to_owned())
+    crate::compose::check_project_name(name)
+        .map(|()| name.to_owned())
+        .map_err(|problem| problem.to_string())
 }
 
 /// `logs --tail`: `all` or a number of lines, as the engine takes it.
@@ -172,6 +174,12 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = TableFormat::Table)]
         format: TableFormat,
+        /// Judge the stack deployed to the swarm (`stackctl swarm deploy`)
+        /// by its task containers on this node, with the firewall agent's
+        /// rules, and show the losses `stackctl export swarm` accepts as
+        /// ACCEPTED.
+        #[arg(long)]
+        swarm: bool,
     },
     /// Measure host networking against the bridge and a plain process.
     ///
@@ -200,6 +208,14 @@ pub enum Command {
     /// compensating controls that are in place (as the audit judges them).
     #[command(subcommand)]
     Export(ExportTarget),
+    /// Run the stack on a Docker Swarm (the engine must be a manager).
+    ///
+    /// The stack is `stackctl export swarm`'s, deployed through the Engine
+    /// API: every service on the host network, in global mode on the nodes
+    /// labelled for it, from the pinned image IDs, with the firewall agent
+    /// on each node. The stack's name is the project name (`-p`).
+    #[command(subcommand)]
+    Swarm(SwarmCommand),
     /// The firewall agent's own commands, run inside its image.
     #[command(subcommand, hide = true)]
     Agent(AgentCommand),
@@ -332,6 +348,61 @@ pub struct ExportSwarmArgs {
 pub enum ReportFormat {
     Human,
     Json,
+}
+
+/// `stackctl swarm ...`, after `docker stack`'s verbs.
+#[derive(Debug, Subcommand)]
+pub enum SwarmCommand {
+    /// Deploy (or update) the stack and wait until every task is healthy.
+    ///
+    /// Refuses an engine that is not a swarm manager. Labels the nodes
+    /// (`--node`, default: this one) with the stack's co-location labels,
+    /// creates the secrets and services in `depends_on` order, each after
+    /// its dependencies are healthy on every node, and checks that every
+    /// task runs the pinned image ID. A node that lacks an image is named,
+    /// with the command that carries the images there.
+    Deploy {
+        /// The nodes (hostname or ID) to run the stack on; default: this node.
+        #[arg(long = "node", value_name = "NODE")]
+        nodes: Vec<String>,
+        /// Seconds to wait for each service's tasks to be healthy.
+        #[arg(long, default_value_t = 180)]
+        timeout: u64,
+        /// The Debian mirror for debootstrap, if a base image must be made.
+        #[arg(long, env = "STACKCTL_DEBIAN_MIRROR")]
+        mirror: Option<String>,
+    },
+    /// Each task of the stack: node, state, health and image.
+    Ps {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
+    },
+    /// The services' logs, each line prefixed by service and node.
+    Logs {
+        /// The services (default: all).
+        services: Vec<String>,
+        /// Keep following new lines until Ctrl-C.
+        #[arg(short, long)]
+        follow: bool,
+        /// Lines from the end of each log to start with (`all` for everything).
+        #[arg(long, default_value = "all", value_parser = tail_lines)]
+        tail: String,
+    },
+    /// Remove the stack: its services (the firewall agent removes its rules
+    /// as it stops), secrets and node labels.
+    Rm {
+        /// Also remove the stack's volumes on this node (the data is lost).
+        #[arg(short = 'v', long)]
+        volumes: bool,
+    },
+    /// Save the stack's pinned images to a file for `docker load` on
+    /// another node (there is no registry to pull them from).
+    SaveImages {
+        /// The tar file to write.
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: PathBuf,
+    },
 }
 
 /// `stackctl agent ...`: what the firewall agent's image runs.

@@ -71,6 +71,13 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             }
         };
     }
+    if let Command::Swarm(command) = cli.command {
+        let mut project = Project::load_for_audit(&cli.file)?;
+        if let Some(name) = &cli.project_name {
+            project.rename(name);
+        }
+        return commands::swarm::run(&project, command, out).await;
+    }
     let mut project = Project::load(&cli.file)?;
     for warning in &project.warnings {
         eprintln!("warning: {warning}");
@@ -117,8 +124,10 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Bench(flags) => {
             commands::bench::run(&project, cli.project_name.clone(), flags, out).await
         }
-        Command::Verify { format } => commands::verify::run(&project, format, out).await,
-        Command::Agent(_) | Command::Export(_) => {
+        Command::Verify { format, swarm } => {
+            commands::verify::run(&project, format, swarm, out).await
+        }
+        Command::Agent(_) | Command::Export(_) | Command::Swarm(_) => {
             unreachable!("dispatched before the file is loaded")
         }
     }

@@ -11,5 +11,6 @@ pub(crate) mod export;
 pub(crate) mod lock;
 pub(crate) mod logs;
 pub(crate) mod ps;
+pub(crate) mod swarm;
 pub(crate) mod up;
 pub(crate) mod verify;

@@ -14,13 +14,14 @@ use crate::verify::{Group, Outcome, Report, verify};
 pub(crate) async fn run(
     project: &Project,
     format: TableFormat,
+    swarm: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let docker = engine::connect().await?;
     // On Ctrl-C the checks stop between probes and remove their namespace
     // before the process exits (the runtime waits for its blocking threads).
     let report = tokio::select! {
-        report = verify(&docker, project) => report?,
+        report = judge(&docker, project, swarm) => report?,
         _ = tokio::signal::ctrl_c() => bail!("interrupted; nothing was left behind"),
     };
     match format {
@@ -36,6 +37,23 @@ pub(crate) async fn run(
         );
     }
     Ok(())
+}
+
+/// The local stack's report, or with `swarm` the swarm deployment's.
+async fn judge(docker: &bollard::Docker, project: &Project, swarm: bool) -> anyhow::Result<Report> {
+    if !swarm {
+        return verify(docker, project).await;
+    }
+    crate::swarm::deploy::require_manager(docker).await?;
+    let export = crate::export::prepare_swarm(
+        docker,
+        project,
+        &project.name,
+        &Default::default(),
+        &crate::progress::Progress::new(),
+    )
+    .await?;
+    crate::verify::swarm::verify_swarm(docker, project, &export.converted.report).await
 }
 
 fn table(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
@@ -60,6 +78,7 @@ fn table(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
                 Outcome::Pass => "PASS",
                 Outcome::Fail => "FAIL",
                 Outcome::Skip => "SKIP",
+                Outcome::Accepted => "ACCEPTED",
             };
             writeln!(
                 out,
@@ -76,5 +95,12 @@ fn table(report: &Report, out: &mut dyn Write) -> anyhow::Result<()> {
         report.count(Outcome::Fail),
         report.count(Outcome::Skip)
     )?;
+    let accepted = report.count(Outcome::Accepted);
+    if accepted > 0 {
+        writeln!(
+            out,
+            "{accepted} accepted loss(es): they do not hold, as accepted in `x-stackctl.accept`"
+        )?;
+    }
     Ok(())
 }

@@ -79,6 +79,7 @@ pub async fn prepare_swarm(
     for (name, service) in &project.model.services {
         let mut facts: Subject = subject::from_compose(project, name, service);
         facts.setuid_files = Some(setuid::files(docker, &images[name]).await?);
+        swarm::as_deployed(&mut facts);
         subjects.push(facts);
     }
     let inputs = swarm::Inputs {

@@ -58,9 +58,18 @@ pub const TMPFS_OWNER: LossKind = LossKind {
 /// Every loss the Swarm export can report.
 pub const LOSSES: &[LossKind] = &[NO_NEW_PRIVILEGES, SECURITY_OPT, TMPFS_OWNER];
 
-/// The stack file's version: placement preferences, `max_replicas_per_node`,
-/// `init` and secrets' `uid`/`gid`/`mode` all need 3.8 or later.
-pub const VERSION: &str = "3.8";
+/// What a service runs as on Swarm, for judging the controls of an
+/// acceptance: the Compose facts less what the target drops (every
+/// `security_opt`), with the egress policy enforced by the agent.
+pub fn as_deployed(subject: &mut crate::audit::subject::Subject) {
+    subject.security_opt.clear();
+    subject.egress_source =
+        "x-stackctl.egress, enforced on each node by the stack's firewall-agent";
+}
+
+/// The stack file's version: `deploy.resources.limits.pids` needs 3.9
+/// (docker CLI 20.10 refuses it in 3.8).
+pub const VERSION: &str = "3.9";
 
 /// The name the host network has on every node.
 pub const HOST_NETWORK: &str = "host";
@@ -191,8 +200,13 @@ pub struct StackMount {
 /// A tmpfs mount's options as a stack file takes them.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct StackTmpfs {
-    /// Bytes.
-    pub size: u64,
+    /// Bytes; none is half the node's memory, as with Compose.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Permission bits (YAML writes them in decimal: 0o1777 = 1023). The
+    /// Engine API takes them; docker CLI 20.10's `stack deploy` drops them
+    /// without a word, leaving a root-owned 0755 mount.
+    pub mode: u32,
 }
 
 /// A secret mounted into a service, owned by the service's user.
@@ -241,8 +255,11 @@ pub struct StackLimits {
     /// CPUs as a decimal string (`"0.5"`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpus: Option<String>,
-    /// Bytes.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Bytes (a stack file writes them as a string).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "bytes_as_string"
+    )]
     pub memory: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pids: Option<i64>,
@@ -273,7 +290,7 @@ pub struct Inputs {
 #[derive(Debug, Clone)]
 pub struct AgentInputs {
     pub image: String,
-    /// The rendered policy (`crate::swarm::agent::Policy` as JSON).
+    /// The rendered policy (a [`crate::firewall::Plan`] as JSON, from [`crate::swarm::agent::policy`]).
     pub policy: String,
 }
 
@@ -314,6 +331,7 @@ pub fn convert(project: &Project, inputs: &Inputs) -> Result<Converted, Diagnost
         secrets: BTreeMap::new(),
     };
     let mut labels_of_groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut cli_drops_tmpfs_mode = false;
     for (name, service) in &project.model.services {
         let group = groups.get(name).cloned().unwrap_or_else(|| name.clone());
         let label = group_label(&inputs.stack, &group);
@@ -330,10 +348,19 @@ pub fn convert(project: &Project, inputs: &Inputs) -> Result<Converted, Diagnost
             out: StackService::default(),
             file: &mut file,
             label,
+            cli_drops_tmpfs_mode: false,
         };
         c.convert(inputs);
+        cli_drops_tmpfs_mode |= c.cli_drops_tmpfs_mode;
         let out = c.out;
         file.services.insert(name.clone(), out);
+    }
+    if cli_drops_tmpfs_mode {
+        report.note(
+            "docker CLI 20.10's `docker stack deploy` drops `tmpfs.mode` from a stack file without a word, leaving a \
+             root-owned 0755 tmpfs that a non-root service cannot write (the database then exits); `stackctl swarm deploy` \
+             sets the mode through the Engine API",
+        );
     }
     if let Some(agent) = &inputs.agent {
         let constraints: Vec<String> = labels_of_groups
@@ -400,7 +427,10 @@ fn agent_service(agent: &AgentInputs, constraints: Vec<String>) -> StackService 
             source: None,
             target: "/run".to_owned(),
             read_only: false,
-            tmpfs: Some(StackTmpfs { size: 1 << 20 }),
+            tmpfs: Some(StackTmpfs {
+                size: Some(1 << 20),
+                mode: 0o755,
+            }),
         }],
         deploy: StackDeploy {
             mode: "global".to_owned(),
@@ -434,6 +464,8 @@ struct ServiceConversion<'a> {
     file: &'a mut StackFile,
     /// The node label of its co-location group.
     label: String,
+    /// Set when a tmpfs mode matters: docker CLI 20.10 drops it.
+    cli_drops_tmpfs_mode: bool,
 }
 
 impl ServiceConversion<'_> {
@@ -984,46 +1016,54 @@ impl ServiceConversion<'_> {
             let key = Self::key("tmpfs").index(i);
             let (target, options) = entry.split_once(':').unwrap_or((entry.as_str(), ""));
             let mut size = None;
+            // Compose's (and `docker run --tmpfs`'s) default mode.
+            let mut mode = 0o1777;
+            let mut owner = Vec::new();
             let mut dropped = Vec::new();
-            let mut owner = false;
             for option in options.split(',').filter(|o| !o.is_empty()) {
                 let (k, v) = option.split_once('=').unwrap_or((option, ""));
                 match k {
                     "size" => size = parse_size(v).ok(),
-                    // The engine's tmpfs default mode is 1777: the same.
-                    "mode" if v.trim_start_matches('0') == "1777" => {}
-                    "mode" | "uid" | "gid" => {
-                        owner = true;
-                        dropped.push(option.to_owned());
-                    }
+                    "mode" => match u32::from_str_radix(v, 8) {
+                        Ok(m) => mode = m,
+                        Err(_) => dropped.push(option.to_owned()),
+                    },
+                    "uid" | "gid" => owner.push(option.to_owned()),
                     _ => dropped.push(option.to_owned()),
                 }
             }
-            // A tmpfs with no size is half of the node's memory; Compose's is too.
+            if !owner.is_empty() {
+                // The owner cannot be set; the service's uid can still write.
+                dropped.push(format!("mode={mode:o}"));
+                dropped.extend(owner.iter().cloned());
+                mode = 0o1777;
+            }
             self.out.volumes.push(StackMount {
                 kind: "tmpfs".to_owned(),
                 source: None,
                 target: target.to_owned(),
                 read_only: false,
-                tmpfs: size.map(|size| StackTmpfs { size }),
+                tmpfs: Some(StackTmpfs { size, mode }),
             });
             let became = format!(
-                "volumes: {{type: tmpfs, target: {target}{}}}",
-                size.map(|s| format!(", tmpfs: {{size: {s}}}"))
-                    .unwrap_or_default()
+                "volumes: {{type: tmpfs, target: {target}, tmpfs: {{{}mode: {mode:o}}}}}",
+                size.map(|s| format!("size: {s}, ")).unwrap_or_default()
             );
-            if owner || !dropped.is_empty() {
+            if dropped.is_empty() {
+                self.kept(key, became);
+            } else {
                 self.lost(
                     key,
                     &TMPFS_OWNER,
                     format!(
-                        "became {became}, without {}: the mount is root-owned with mode 1777 (sticky, writable by every uid in the container)",
+                        "became {became}, without {}: a Swarm tmpfs has no owner, so it is root's with mode 1777 (sticky, writable by every uid in the container)",
                         dropped.join(", ")
                     ),
                 );
-            } else {
-                self.kept(key, became);
             }
+        }
+        if !self.service.tmpfs.is_empty() {
+            self.cli_drops_tmpfs_mode = true;
         }
     }
 
@@ -1163,6 +1203,14 @@ fn restart_policy(restart: Restart) -> StackRestartPolicy {
     }
 }
 
+/// A stack file's memory sizes are strings (`"134217728"`).
+fn bytes_as_string<S: serde::Serializer>(bytes: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+    match bytes {
+        Some(bytes) => s.collect_str(bytes),
+        None => s.serialize_none(),
+    }
+}
+
 fn size_of(value: Option<&Value>) -> Option<u64> {
     parse_size(&scalar(value)?).ok()
 }
@@ -1288,7 +1336,13 @@ mod tests {
             2,
             "both short-form tmpfs mounts survive as long volumes"
         );
-        assert_eq!(tmpfs[0].tmpfs, Some(StackTmpfs { size: 16 << 20 }));
+        assert_eq!(
+            tmpfs[0].tmpfs,
+            Some(StackTmpfs {
+                size: Some(16 << 20),
+                mode: 0o1777
+            })
+        );
         let secret = &db.secrets[0];
         assert_eq!(
             (secret.uid.as_str(), secret.gid.as_str(), secret.mode),

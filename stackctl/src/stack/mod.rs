@@ -44,7 +44,22 @@ pub struct Existing {
 
 /// Every container of `project` (running or not), by service name.
 pub async fn containers(docker: &Docker, project: &str) -> anyhow::Result<Vec<Existing>> {
-    let filters = HashMap::from([("label", vec![format!("{PROJECT_LABEL}={project}")])]);
+    let label = format!("{PROJECT_LABEL}={project}");
+    containers_where(docker, &label, &|labels| {
+        labels.get(SERVICE_LABEL).cloned().unwrap_or_default()
+    })
+    .await
+}
+
+/// Every container carrying `label` (`KEY=VALUE`), running or not, with
+/// its service named by `service_of` from its labels (a swarm task's
+/// containers carry other labels than `up`'s).
+pub async fn containers_where(
+    docker: &Docker,
+    label: &str,
+    service_of: &dyn Fn(&HashMap<String, String>) -> String,
+) -> anyhow::Result<Vec<Existing>> {
+    let filters = HashMap::from([("label", vec![label.to_owned()])]);
     let options = ListContainersOptionsBuilder::default()
         .all(true)
         .filters(&filters)
@@ -70,7 +85,7 @@ pub async fn containers(docker: &Docker, project: &str) -> anyhow::Result<Vec<Ex
                 .unwrap_or_default()
                 .trim_start_matches('/')
                 .to_owned(),
-            service: labels.get(SERVICE_LABEL).cloned().unwrap_or_default(),
+            service: service_of(&labels),
             running: state.running == Some(true),
             state: state.status.map(|s| s.to_string()).unwrap_or_default(),
             health: state

@@ -9,6 +9,7 @@
 //! - each session holds the machine-wide `swarm` lock from start to end, so
 //!   one process cannot leave a swarm another is still deploying to.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -39,6 +40,15 @@ impl LocalSwarm {
     /// or makes one if it is in none. An engine that is a worker, or whose
     /// swarm is pending, locked or in error, is refused with what to do.
     pub async fn ensure(docker: &Docker) -> anyhow::Result<LocalSwarm> {
+        LocalSwarm::ensure_at(docker, IpAddr::V4(Ipv4Addr::LOCALHOST)).await
+    }
+
+    /// As [`LocalSwarm::ensure`], but a swarm made here listens on and
+    /// advertises `addr` (an address of a link this session made, so that
+    /// an engine of its own in a network namespace can join as a second
+    /// node). A swarm the engine was already in keeps its own address:
+    /// check [`LocalSwarm::made_here`] before joining anything to it.
+    pub async fn ensure_at(docker: &Docker, addr: IpAddr) -> anyhow::Result<LocalSwarm> {
         let lock = MachineLock::acquire("swarm", "swarm session", WAIT_FOR_OTHER_SESSION).await?;
         let info = docker
             .info()
@@ -49,13 +59,13 @@ impl LocalSwarm {
         let made_here = match state {
             LocalNodeState::INACTIVE | LocalNodeState::EMPTY => {
                 let request = SwarmInitRequest {
-                    listen_addr: Some("127.0.0.1:2377".to_owned()),
-                    advertise_addr: Some("127.0.0.1".to_owned()),
+                    listen_addr: Some(SocketAddr::new(addr, 2377).to_string()),
+                    advertise_addr: Some(addr.to_string()),
                     ..Default::default()
                 };
-                docker.init_swarm(request).await.context(
-                    "cannot make a single-node swarm on this engine (`docker swarm init --advertise-addr 127.0.0.1`)",
-                )?;
+                docker.init_swarm(request).await.with_context(|| {
+                    format!("cannot make a single-node swarm on this engine (`docker swarm init --advertise-addr {addr}`)")
+                })?;
                 true
             }
             LocalNodeState::ACTIVE if swarm.control_available == Some(true) => false,

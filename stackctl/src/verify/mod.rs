@@ -11,11 +11,15 @@
 //!   ([`uid`]), while the same connection as root goes through.
 //! - Hardening: what the engine and the kernel report for each container
 //!   ([`hardening`]).
+//!
+//! [`swarm`] judges a stack deployed to a swarm the same way, from its
+//! task containers on this node.
 
 pub mod hardening;
 mod isolation;
 pub mod lan;
 pub mod probe;
+pub mod swarm;
 pub mod uid;
 mod upstream;
 
@@ -47,6 +51,10 @@ pub enum Outcome {
     Fail,
     /// Could not be checked here (the reason is in the detail).
     Skip,
+    /// Does not hold, as a loss accepted in `x-stackctl.accept` says it
+    /// will not (a swarm deployment's no-new-privileges): reported, never
+    /// counted as a pass.
+    Accepted,
 }
 
 /// One claim about the running stack and what was found.

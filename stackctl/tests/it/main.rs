@@ -9,6 +9,8 @@ mod build;
 mod compose;
 mod database;
 mod kubernetes;
+mod swarm;
 mod swarm_local;
+mod swarm_two_nodes;
 mod up;
 mod verify;
