@@ -357,9 +357,9 @@ pub fn convert(project: &Project, inputs: &Inputs) -> Result<Converted, Diagnost
     }
     if cli_drops_tmpfs_mode {
         report.note(
-            "docker CLI 20.10's `docker stack deploy` drops `tmpfs.mode` from a stack file without a word, leaving a \
-             root-owned 0755 tmpfs that a non-root service cannot write (the database then exits); `stackctl swarm deploy` \
-             sets the mode through the Engine API",
+            "docker CLI 20.10's `docker stack deploy` drops `tmpfs.mode` from a stack file without a word: the tmpfs then \
+             has the mode of the directory it covers in the image (runc), which a non-root service may not be able to write; \
+             `stackctl swarm deploy` sets the mode through the Engine API",
         );
     }
     if let Some(agent) = &inputs.agent {
