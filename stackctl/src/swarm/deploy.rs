@@ -378,7 +378,7 @@ pub async fn tasks(
         ))
         .await
         .context("cannot list the stack's tasks")?;
-    tasks.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    tasks.sort_by_key(|t| std::cmp::Reverse(t.created_at));
     Ok(tasks)
 }
 
