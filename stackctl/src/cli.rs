@@ -249,6 +249,84 @@ pub enum ExportTarget {
     /// `-o FILE` (the report then to stdout) or to stdout (the report to
     /// stderr).
     Swarm(ExportSwarmArgs),
+    /// Kubernetes manifests for `kubectl apply`, and what each key became.
+    ///
+    /// For Kubernetes 1.29 or newer (the schemas of 1.29, 1.33 and 1.37
+    /// accept every document). One multi-document YAML: a Namespace whose
+    /// Pod Security enforces `privileged` (host networking needs it) and
+    /// warns and audits at `restricted`; the services that talk over
+    /// 127.0.0.1 as ONE Pod (a Deployment, or a DaemonSet for `deploy.mode:
+    /// global`), because only a pod keeps them on one node for as long as
+    /// they run, with the services others depend on started first as
+    /// native sidecars gated by their startup probes; `hostNetwork`,
+    /// `dnsPolicy: ClusterFirstWithHostNet`, each listen port as hostPort ==
+    /// containerPort, at most one pod per node; every Restricted field
+    /// (runAsNonRoot, runAsUser/runAsGroup from `user`, no privilege
+    /// escalation, capabilities dropped, seccomp RuntimeDefault), a
+    /// read-only root, memory-backed emptyDirs for `tmpfs`, requests and
+    /// limits, exec probes from the health check (startup, readiness,
+    /// liveness); named volumes as ReadWriteOncePod claims with a
+    /// `Recreate` rollout (one writer); Secrets referenced by name, never
+    /// written with their values unless `--include-secret-values`; and the
+    /// `firewall-agent` DaemonSet, our own agent on every node, which
+    /// installs the per-uid egress rules NetworkPolicy cannot apply to
+    /// host-network pods. Images are referenced by name with
+    /// `imagePullPolicy: Never` (load them on each node; nothing is
+    /// pulled). Reads no Docker engine unless `--build`. The manifests go to
+    /// `-o FILE` (the report then to stdout) or to stdout (the report to
+    /// stderr).
+    Kubernetes(ExportKubernetesArgs),
+}
+
+/// The options of `stackctl export kubernetes`.
+#[derive(Debug, Args)]
+pub struct ExportKubernetesArgs {
+    /// Write the manifests here instead of stdout.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The fidelity report's format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
+    /// The namespace (default: the project name).
+    #[arg(long, value_name = "NAME")]
+    pub namespace: Option<String>,
+    /// The size a named volume's claim requests, as `VOLUME=SIZE` in
+    /// Kubernetes' units (`db-data=10Gi`); repeat for several. Default 1Gi.
+    #[arg(long = "volume-size", value_name = "VOLUME=SIZE", value_parser = volume_size)]
+    pub volume_sizes: Vec<(String, String)>,
+    /// Build what is stale first: the services' images and the firewall
+    /// agent's, so `docker save` finds every image the manifests name.
+    /// Without it the export reads no Docker engine.
+    #[arg(long)]
+    pub build: bool,
+    /// The Debian mirror for debootstrap, if a base image must be made (with --build).
+    #[arg(long, env = "STACKCTL_DEBIAN_MIRROR", requires = "build")]
+    pub mirror: Option<String>,
+    /// Write the Secrets WITH their values (read from the secrets' files),
+    /// instead of only referencing them. The output then holds credentials:
+    /// a file written with `-o` is made readable by its owner only.
+    #[arg(long)]
+    pub include_secret_values: bool,
+}
+
+/// `--volume-size VOLUME=SIZE`: a Kubernetes quantity of bytes.
+fn volume_size(text: &str) -> Result<(String, String), String> {
+    let (name, size) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not VOLUME=SIZE; write e.g. `db-data=10Gi`"))?;
+    let digits = size.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &size[digits.len()..];
+    let units = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "k", "M", "G", "T", "P"];
+    if name.is_empty()
+        || digits.is_empty()
+        || digits.parse::<u64>().is_err()
+        || !units.contains(&unit)
+    {
+        return Err(format!(
+            "`{text}` is not VOLUME=SIZE with a size in Kubernetes' units; write e.g. `db-data=10Gi` (Ki, Mi, Gi, Ti or k, M, G, T)"
+        ));
+    }
+    Ok((name.to_owned(), size.to_owned()))
 }
 
 /// The options of `stackctl export swarm`.

@@ -66,6 +66,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         }
         return match target {
             ExportTarget::Swarm(args) => commands::export::swarm(&project, args, out).await,
+            ExportTarget::Kubernetes(args) => {
+                commands::export::kubernetes(&project, args, out).await
+            }
         };
     }
     if let Command::Swarm(command) = cli.command {

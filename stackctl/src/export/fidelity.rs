@@ -60,7 +60,11 @@ pub const UNHANDLED: LossKind = LossKind {
 
 /// Every target's losses. A new target adds its list here; `x-stackctl.accept`
 /// can name any of them.
-pub const LOSS_KINDS: &[&[LossKind]] = &[GENERIC_LOSSES, super::swarm::LOSSES];
+pub const LOSS_KINDS: &[&[LossKind]] = &[
+    GENERIC_LOSSES,
+    super::swarm::LOSSES,
+    super::kubernetes::LOSSES,
+];
 
 /// The loss kind with this id, of any target.
 pub fn find_loss(id: &str) -> Option<&'static LossKind> {

@@ -1,7 +1,7 @@
 //! `stackctl export swarm`: `compose.yaml` as a stack file that `docker
 //! stack deploy` accepts, and the fidelity report of what each key became.
 //! `stackctl swarm deploy` runs the very same [`StackFile`] through the
-//! Engine API (see [`crate::swarm::spec`]), so the file and a deployment
+//! Engine API (see `crate::swarm::spec`), so the file and a deployment
 //! cannot drift apart.
 //!
 //! What host networking means on Swarm, and how the file guarantees it:
@@ -22,8 +22,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_yaml_ng::Value;
 
+pub use super::colocation_groups;
 use super::fidelity::{LossKind, Report};
-use crate::compose::extension::{EgressHost, KEY};
+use super::scalar;
+use crate::compose::extension::KEY;
 use crate::compose::model::Restart;
 use crate::compose::positions::KeyPath;
 use crate::compose::units::{format_duration, parse_size};
@@ -449,66 +451,6 @@ fn agent_service(agent: &AgentInputs, constraints: Vec<String>) -> StackService 
         },
         ..StackService::default()
     }
-}
-
-/// Services that reach each other over loopback (an egress rule to
-/// localhost or 127.0.0.0/8 on a port another service listens on, or a
-/// `depends_on`), grouped; each service maps to its group's name, the first
-/// of its members in name order.
-pub fn colocation_groups(project: &Project) -> BTreeMap<String, String> {
-    let names: Vec<&String> = project.model.services.keys().collect();
-    let mut parent: Vec<usize> = (0..names.len()).collect();
-    fn root(parent: &mut [usize], mut i: usize) -> usize {
-        while parent[i] != i {
-            parent[i] = parent[parent[i]];
-            i = parent[i];
-        }
-        i
-    }
-    let index = |name: &str| names.iter().position(|n| *n == name);
-    let mut join = |a: usize, b: usize| {
-        let (ra, rb) = (root(&mut parent, a), root(&mut parent, b));
-        if ra != rb {
-            parent[ra.max(rb)] = ra.min(rb);
-        }
-    };
-    for (i, name) in names.iter().enumerate() {
-        let service = &project.model.services[*name];
-        for dependency in service.depends_on.0.keys() {
-            if let Some(j) = index(dependency) {
-                join(i, j);
-            }
-        }
-        let egress = project
-            .extensions
-            .get(*name)
-            .and_then(|e| e.egress.clone())
-            .unwrap_or_default();
-        for rule in egress {
-            let loopback = match rule.host {
-                EgressHost::Localhost => true,
-                EgressHost::Net { addr, .. } => addr.is_loopback(),
-            };
-            if !loopback {
-                continue;
-            }
-            for (j, other) in names.iter().enumerate() {
-                let listens = project
-                    .extensions
-                    .get(*other)
-                    .is_some_and(|e| e.listen.iter().any(|l| l.addr.port() == rule.port));
-                if j != i && listens {
-                    join(i, j);
-                }
-            }
-        }
-    }
-    (0..names.len())
-        .map(|i| {
-            let r = root(&mut parent, i);
-            (names[i].clone(), names[r].clone())
-        })
-        .collect()
 }
 
 /// One service being converted.
@@ -1266,15 +1208,6 @@ fn bytes_as_string<S: serde::Serializer>(bytes: &Option<u64>, s: S) -> Result<S:
     match bytes {
         Some(bytes) => s.collect_str(bytes),
         None => s.serialize_none(),
-    }
-}
-
-fn scalar(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
     }
 }
 

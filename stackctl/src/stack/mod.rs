@@ -57,7 +57,7 @@ pub async fn containers(docker: &Docker, project: &str) -> anyhow::Result<Vec<Ex
 pub async fn containers_where(
     docker: &Docker,
     label: &str,
-    service_of: &dyn Fn(&HashMap<String, String>) -> String,
+    service_of: &(dyn Fn(&HashMap<String, String>) -> String + Sync),
 ) -> anyhow::Result<Vec<Existing>> {
     let filters = HashMap::from([("label", vec![label.to_owned()])]);
     let options = ListContainersOptionsBuilder::default()

@@ -378,6 +378,9 @@ pub async fn tasks(
         ))
         .await
         .context("cannot list the stack's tasks")?;
+    // `created_at` is a String or a time, by which bollard features the
+    // build unifies; comparing by reference works for both.
+    #[allow(clippy::unnecessary_sort_by)]
     tasks.sort_by(|a, b| b.created_at.cmp(&a.created_at));
     Ok(tasks)
 }

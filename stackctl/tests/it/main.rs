@@ -8,6 +8,7 @@ mod bench;
 mod build;
 mod compose;
 mod database;
+mod kubernetes;
 mod swarm;
 mod swarm_local;
 mod swarm_two_nodes;
