@@ -144,6 +144,13 @@ pub enum Command {
         /// Audit the project's running containers instead of the file alone.
         #[arg(long)]
         live: bool,
+        /// Also audit the host: the daemon's configuration, its files and
+        /// sockets, the services' images (history, environment, setuid and
+        /// setgid files in their layers), swarm mode and exec sessions (CIS
+        /// sections 1 to 4, 5.1, 5.19, 5.23, 5.24, 5.30 and 7). Without
+        /// root, what cannot be read is a note, never a pass.
+        #[arg(long)]
+        host: bool,
         /// Output format: for people, JSON, or SARIF 2.1.0 for code scanning.
         #[arg(long, value_enum, default_value_t = AuditFormat::Human)]
         format: AuditFormat,

@@ -131,8 +131,11 @@ pub(super) fn apply(
 ) -> anyhow::Result<Vec<String>> {
     let mut entries = entries(project)?;
     for finding in findings.iter_mut() {
-        let Some(subject) = subjects.iter().find(|s| s.service == finding.service) else {
-            continue;
+        // A host finding is accepted on the controls of every service.
+        let scope: Vec<&Subject> = match subjects.iter().find(|s| s.service == finding.service) {
+            Some(subject) => vec![subject],
+            None if finding.service == super::host::HOST => subjects.iter().collect(),
+            None => continue,
         };
         // A service's own entry wins over a top-level one.
         let mut matching: Vec<&mut Entry> = entries
@@ -158,12 +161,24 @@ pub(super) fn apply(
             .iter()
             .filter_map(|name| {
                 let control = controls::find(name)?;
-                control
-                    .judge(subject)
-                    .err()
-                    .map(|why| format!("`{name}` ({why})"))
+                let why: Vec<String> = scope
+                    .iter()
+                    .filter_map(|subject| match control.judge(subject) {
+                        Ok(_) => None,
+                        Err(why) if scope.len() == 1 => Some(why),
+                        Err(why) => Some(format!("{}: {why}", subject.service)),
+                    })
+                    .collect();
+                (!why.is_empty()).then(|| format!("`{name}` ({})", why.join("; ")))
             })
             .collect();
+        if scope.is_empty() {
+            finding.acceptance_void = Some(format!(
+                "accepted in {} on condition of its controls, but no service was audited to verify them",
+                entry.path
+            ));
+            continue;
+        }
         if !missing.is_empty() {
             finding.acceptance_void = Some(format!(
                 "accepted in {} on condition of {}, which {} not in place",
@@ -173,7 +188,27 @@ pub(super) fn apply(
             ));
             continue;
         }
-        let (in_place, missing) = controls::judge_all(subject);
+        let (in_place, missing) = match scope.as_slice() {
+            [subject] => controls::judge_all(subject),
+            _ => (
+                entry
+                    .acceptance
+                    .controls
+                    .iter()
+                    .map(|name| {
+                        format!(
+                            "{name} on every service ({})",
+                            scope
+                                .iter()
+                                .map(|s| s.service.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    })
+                    .collect(),
+                Vec::new(),
+            ),
+        };
         finding.accepted = Some(Accepted {
             reason: entry.acceptance.reason.trim().to_owned(),
             controls_in_place: in_place,
