@@ -161,6 +161,31 @@ pub enum Command {
         #[arg(long)]
         list_checks: bool,
     },
+    /// Scan the stack's images for known vulnerabilities.
+    ///
+    /// Reads each service's image from the engine (its layers, nothing is
+    /// run): the Rust binaries' embedded dependency lists (cargo-auditable,
+    /// which `stackctl build` uses) against the RustSec advisory database,
+    /// and the installed Debian packages against the security suite of the
+    /// image's release from the host's apt configuration (which packages have
+    /// a newer version there, since when, and the CVEs its changelog names).
+    /// `x-stackctl.scan.ignore` leaves a finding in place with a reason until
+    /// an expiry date. Exits non-zero when an open finding reaches `--fail-on`.
+    Scan {
+        /// The services whose images to scan (default: all).
+        services: Vec<String>,
+        /// A local RustSec advisory database (a checkout of
+        /// rustsec/advisory-db); without it the database is fetched with git
+        /// into ~/.cache/stackctl/advisory-db.
+        #[arg(long, value_name = "PATH", env = "STACKCTL_ADVISORY_DB")]
+        advisory_db: Option<PathBuf>,
+        /// Output format: for people, JSON, or SARIF 2.1.0.
+        #[arg(long, value_enum, default_value_t = AuditFormat::Human)]
+        format: AuditFormat,
+        /// Fail when an open (not ignored) finding is at least this severe.
+        #[arg(long, value_enum, default_value_t = FailOn::Medium)]
+        fail_on: FailOn,
+    },
     /// Check what host networking changes, on the running stack.
     ///
     /// Reachability: each service answers over localhost from the host, and

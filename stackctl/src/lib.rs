@@ -11,7 +11,8 @@
 //! file, or the running stack, on the CIS Docker Benchmark and the pitfalls
 //! of host networking; [`verify`] checks a running stack's reachability,
 //! isolation and hardening; [`bench`](mod@bench) measures host networking against the
-//! bridge and a plain process.
+//! bridge and a plain process; [`scan`] checks the images for known
+//! vulnerabilities.
 
 pub mod audit;
 pub mod bench;
@@ -27,6 +28,7 @@ pub mod listeners;
 pub mod machine_lock;
 pub mod pins;
 pub mod progress;
+pub mod scan;
 pub mod secrets;
 pub mod stack;
 pub mod swarm;
@@ -77,5 +79,11 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             commands::bench::run(&project, cli.project_name.clone(), flags, out).await
         }
         Command::Verify { format } => commands::verify::run(&project, format, out).await,
+        Command::Scan {
+            services,
+            advisory_db,
+            format,
+            fail_on,
+        } => commands::scan::run(&project, services, advisory_db, format, fail_on, out).await,
     }
 }

@@ -9,5 +9,6 @@ pub(crate) mod down;
 pub(crate) mod lock;
 pub(crate) mod logs;
 pub(crate) mod ps;
+pub(crate) mod scan;
 pub(crate) mod up;
 pub(crate) mod verify;

@@ -11,7 +11,7 @@ use crate::audit::catalog::{self, Check};
 use crate::audit::finding::{Finding, Report, Severity};
 
 /// SARIF's level for a severity.
-fn level(severity: Severity) -> &'static str {
+pub(crate) fn level(severity: Severity) -> &'static str {
     match severity {
         Severity::Critical | Severity::High => "error",
         Severity::Medium => "warning",
@@ -20,7 +20,7 @@ fn level(severity: Severity) -> &'static str {
 }
 
 /// The numeric `security-severity` code-scanning tools sort by.
-fn security_severity(severity: Severity) -> &'static str {
+pub(crate) fn security_severity(severity: Severity) -> &'static str {
     match severity {
         Severity::Critical => "9.5",
         Severity::High => "8.0",
