@@ -320,6 +320,9 @@ mod tests {
         for (path, mode, content) in files {
             let mut header = tar::Header::new_gnu();
             header.set_mode(*mode);
+            header.set_uid(0);
+            header.set_gid(0);
+            header.set_mtime(0);
             header.set_size(content.len() as u64);
             header.set_entry_type(tar::EntryType::Regular);
             header.set_cksum();

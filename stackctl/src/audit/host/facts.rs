@@ -239,30 +239,74 @@ pub struct SwarmFacts {
     pub data_path_addr: Option<String>,
 }
 
-/// The facts of a host where every check passes: the starting point of
-/// fixtures that change one fact at a time.
+/// The facts of a host where every host check passes: the starting point
+/// of fixtures that change one fact at a time.
 pub fn fixture_host() -> HostFacts {
     HostFacts {
         engine: Ok(EngineFacts {
             version: "20.10.24".to_owned(),
-            security_options: vec!["name=seccomp,profile=default".to_owned()],
+            security_options: vec![
+                "name=seccomp,profile=default".to_owned(),
+                "name=userns".to_owned(),
+                "name=rootless".to_owned(),
+            ],
+            live_restore: true,
+            logging_driver: "syslog".to_owned(),
+            authorization_plugins: vec!["authz-broker".to_owned()],
+            bridge_icc: Ok(Some(false)),
             ..EngineFacts::default()
         }),
         daemon: DaemonConfig {
             cmdline: Ok(Vec::new()),
-            file: Ok(None),
+            file: Ok(Some((
+                "/etc/docker/daemon.json".to_owned(),
+                serde_json::json!({
+                    "icc": false,
+                    "no-new-privileges": true,
+                    "userland-proxy": false,
+                    "live-restore": true,
+                    "default-ulimits": {"nofile": {"Name": "nofile", "Soft": 1024, "Hard": 4096}},
+                }),
+            ))),
             file_path: "/etc/docker/daemon.json".to_owned(),
         },
-        files: Vec::new(),
-        docker_group: Ok(None),
-        audit_rules: Ok(Vec::new()),
-        audit_paths: Vec::new(),
+        files: vec![FileFact {
+            owner_check: "CIS-3.15",
+            mode_check: "CIS-3.16",
+            path: "/var/run/docker.sock".to_owned(),
+            stat: Ok(Some(Stat {
+                uid: 0,
+                gid: 998,
+                mode: 0o660,
+                user: Some("root".to_owned()),
+                group: Some("docker".to_owned()),
+            })),
+            owner: ("root", "docker"),
+            max_mode: 0o660,
+        }],
+        docker_group: Ok(Some(Vec::new())),
+        audit_rules: Ok(vec!["-w /usr/sbin/dockerd -k docker".to_owned()]),
+        audit_paths: vec![("dockerd", Some("/usr/sbin/dockerd".to_owned()))],
         root_dir_mounted: Ok(true),
         proxy_processes: Ok(0),
         daemon_tcp: Ok(Vec::new()),
         content_trust: None,
-        images: Vec::new(),
-        services: Vec::new(),
+        images: vec![ImageFacts {
+            service: "api".to_owned(),
+            image: "shopdotcom/api:test".to_owned(),
+            built_locally: true,
+            history: Ok(vec!["COPY rootfs/ / # buildkit".to_owned()]),
+            env: vec!["PATH=/usr/local/bin".to_owned()],
+            setid_files: Ok(Vec::new()),
+        }],
+        services: vec![ServiceFacts {
+            service: "api".to_owned(),
+            ulimits: vec!["nofile=1024:4096".to_owned()],
+            running: true,
+            network_mode: Some("host".to_owned()),
+            execs: Vec::new(),
+            past_execs: Ok(Vec::new()),
+        }],
         swarm: None,
     }
 }
