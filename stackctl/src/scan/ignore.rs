@@ -108,3 +108,76 @@ pub fn apply_on(ignores: &[Ignore], report: &mut Report, today: Date) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::Severity;
+    use crate::scan::Finding;
+    use time::macros::date;
+
+    fn report() -> Report {
+        Report {
+            project: "p".into(),
+            sources: Vec::new(),
+            scanned: Vec::new(),
+            findings: vec![Finding {
+                id: "debian:openssl".into(),
+                aliases: vec!["CVE-2025-9230".into()],
+                severity: Severity::Medium,
+                service: "db".into(),
+                image: "i".into(),
+                component: "dpkg".into(),
+                package: "libssl3".into(),
+                installed: "1".into(),
+                fixed: "2".into(),
+                title: "t".into(),
+                since: None,
+                url: None,
+                ignored: None,
+            }],
+            notes: Vec::new(),
+        }
+    }
+
+    fn ignore(id: &str, expires: Date) -> Ignore {
+        Ignore {
+            id: id.into(),
+            reason: "no exploit path: the service never parses certificates".into(),
+            expires,
+            at: "compose.yaml:9".into(),
+        }
+    }
+
+    #[test]
+    fn an_ignore_holds_until_its_expiry_date_and_then_counts_again() {
+        let mut r = report();
+        apply_on(
+            &[ignore("CVE-2025-9230", date!(2026 - 01 - 31))],
+            &mut r,
+            date!(2026 - 01 - 31),
+        );
+        assert!(!r.findings[0].is_open(), "ignored on its last day");
+        assert_eq!(r.failing(Severity::Medium).count(), 0);
+        let mut r = report();
+        apply_on(
+            &[ignore("debian:openssl", date!(2026 - 01 - 31))],
+            &mut r,
+            date!(2026 - 02 - 01),
+        );
+        assert!(r.findings[0].is_open(), "expired");
+        assert!(
+            r.notes[0].contains("expired on 2026-01-31"),
+            "{:?}",
+            r.notes
+        );
+        let mut r = report();
+        apply_on(
+            &[ignore("RUSTSEC-2000-0001", date!(2030 - 01 - 01))],
+            &mut r,
+            date!(2026 - 01 - 01),
+        );
+        assert!(r.findings[0].is_open());
+        assert!(r.notes[0].contains("matches nothing"), "{:?}", r.notes);
+    }
+}

@@ -74,7 +74,12 @@ pub fn cache_dir() -> PathBuf {
 /// git, and opens it. When it cannot be fetched the error names
 /// `--advisory-db` and any local copy it knows of.
 pub fn fetch() -> anyhow::Result<AdvisoryDb> {
-    let dir = cache_dir();
+    fetch_into(ADVISORY_DB_URL, &cache_dir())
+}
+
+/// [`fetch`] from `url` into `dir`.
+pub fn fetch_into(url: &str, dir: &Path) -> anyhow::Result<AdvisoryDb> {
+    let dir = dir.to_owned();
     let run = |command: &mut Command| -> Result<(), String> {
         let output = command
             .env("GIT_TERMINAL_PROMPT", "0")
@@ -99,7 +104,7 @@ pub fn fetch() -> anyhow::Result<AdvisoryDb> {
             let _ = std::fs::create_dir_all(parent);
         }
         run(Command::new("timeout")
-            .args(["120", "git", "clone", "-q", "--depth", "1", ADVISORY_DB_URL])
+            .args(["120", "git", "clone", "-q", "--depth", "1", url])
             .arg(&dir))
     };
     if let Err(why) = fetched {
@@ -122,9 +127,7 @@ pub fn fetch() -> anyhow::Result<AdvisoryDb> {
                 known[0]
             )
         };
-        bail!(
-            "cannot fetch the RustSec advisory database from {ADVISORY_DB_URL}: {why}\n  fix: {hint}"
-        );
+        bail!("cannot fetch the RustSec advisory database from {url}: {why}\n  fix: {hint}");
     }
     open(&dir)
 }

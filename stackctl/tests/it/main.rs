@@ -9,6 +9,7 @@ mod bench;
 mod build;
 mod compose;
 mod database;
+mod scan;
 mod swarm_local;
 mod up;
 mod verify;
