@@ -5,7 +5,7 @@
 //! runtime checks the engine answers (5.19, 5.23, 5.24, 5.30).
 //!
 //! [`gather`] reads the system into [`facts::HostFacts`]; the checks
-//! ([`daemon`], [`files`], [`images`], [`runtime`]) only judge those facts,
+//! (`daemon`, `files`, `images`, `runtime`) only judge those facts,
 //! so the parity test runs them on fixtures with known verdicts. The
 //! findings join the ordinary report: the same renderers, `--fail-on` and
 //! `x-stackctl.accept` (a host finding is accepted on controls that must
