@@ -238,7 +238,11 @@ pub fn changelog_from_deb(deb: &[u8], package: &str) -> anyhow::Result<Option<St
             "data.tar" => tar_bytes.extend_from_slice(body),
             other => bail!("{other}: a compression stackctl does not read"),
         }
-        let wanted = format!("usr/share/doc/{package}/changelog.Debian.gz");
+        // A native package (apt) has only `changelog.gz`.
+        let wanted = [
+            format!("usr/share/doc/{package}/changelog.Debian.gz"),
+            format!("usr/share/doc/{package}/changelog.gz"),
+        ];
         let mut archive = tar::Archive::new(tar_bytes.as_slice());
         for entry in archive.entries()? {
             let mut entry = entry?;
@@ -247,7 +251,7 @@ pub fn changelog_from_deb(deb: &[u8], package: &str) -> anyhow::Result<Option<St
                 .to_string_lossy()
                 .trim_start_matches("./")
                 .to_owned();
-            if path == wanted && entry.header().entry_type().is_file() {
+            if wanted.contains(&path) && entry.header().entry_type().is_file() {
                 let mut text = String::new();
                 flate2::read::GzDecoder::new(&mut entry).read_to_string(&mut text)?;
                 return Ok(Some(text));

@@ -254,10 +254,19 @@ fn scan_rust(
         }
         let bytes = fs.content(entry)?;
         let is_entrypoint = entrypoint == Some(path.as_str());
-        if !rust::has_audit_section(&bytes) && !is_entrypoint {
+        if !bytes.starts_with(b"\x7fELF") || (!rust::has_audit_section(&bytes) && !is_entrypoint) {
             continue;
         }
-        let lock = match rust::deps(&bytes)? {
+        let deps = match rust::deps(&bytes) {
+            Ok(deps) => deps,
+            Err(err) => {
+                report.notes.push(format!(
+                    "`{service}`: {path}: {err:#}; its Rust dependencies were not checked"
+                ));
+                continue;
+            }
+        };
+        let lock = match deps {
             rust::Deps::Complete(lock) => {
                 complete += 1;
                 lock

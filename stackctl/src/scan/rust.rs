@@ -34,6 +34,13 @@ pub fn open(path: &Path) -> anyhow::Result<AdvisoryDb> {
     }
     let db = Database::open(path)
         .with_context(|| format!("cannot read the advisory database at {}", path.display()))?;
+    if db.iter().next().is_none() {
+        // An empty database would pass every image: refuse it.
+        bail!(
+            "the advisory database at {} holds no advisories, so it could vouch for nothing\n  fix: pass a checkout of {ADVISORY_DB_URL}",
+            path.display()
+        );
+    }
     let commit = Command::new("git")
         .args(["-C"])
         .arg(path)

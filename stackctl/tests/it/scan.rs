@@ -188,6 +188,15 @@ fn an_advisory_database_that_cannot_be_fetched_names_advisory_db() {
 
 #[test]
 fn a_directory_that_is_no_advisory_database_is_refused() {
+    let empty = tempfile::tempdir().unwrap();
+    std::fs::create_dir(empty.path().join("crates")).unwrap();
+    let Err(err) = rust::open(empty.path()) else {
+        panic!("an empty database would pass everything")
+    };
+    assert!(
+        format!("{err:#}").contains("holds no advisories"),
+        "{err:#}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let Err(err) = rust::open(dir.path()) else {
         panic!("an empty directory is no database")
