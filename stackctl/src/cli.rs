@@ -149,6 +149,13 @@ pub enum Command {
         /// Audit the project's running containers instead of the file alone.
         #[arg(long)]
         live: bool,
+        /// Also audit the host: the daemon's configuration, its files and
+        /// sockets, the services' images (history, environment, setuid and
+        /// setgid files in their layers), swarm mode and exec sessions (CIS
+        /// sections 1 to 4, 5.1, 5.19, 5.23, 5.24, 5.30 and 7). Without
+        /// root, what cannot be read is a note, never a pass.
+        #[arg(long)]
+        host: bool,
         /// Output format: for people, JSON, or SARIF 2.1.0 for code scanning.
         #[arg(long, value_enum, default_value_t = AuditFormat::Human)]
         format: AuditFormat,
@@ -158,6 +165,31 @@ pub enum Command {
         /// List the checks and the controls an acceptance can rely on, and exit.
         #[arg(long)]
         list_checks: bool,
+    },
+    /// Scan the stack's images for known vulnerabilities.
+    ///
+    /// Reads each service's image from the engine (its layers, nothing is
+    /// run): the Rust binaries' embedded dependency lists (cargo-auditable,
+    /// which `stackctl build` uses) against the RustSec advisory database,
+    /// and the installed Debian packages against the security suite of the
+    /// image's release from the host's apt configuration (which packages have
+    /// a newer version there, since when, and the CVEs its changelog names).
+    /// `x-stackctl.scan.ignore` leaves a finding in place with a reason until
+    /// an expiry date. Exits non-zero when an open finding reaches `--fail-on`.
+    Scan {
+        /// The services whose images to scan (default: all).
+        services: Vec<String>,
+        /// A local RustSec advisory database (a checkout of
+        /// rustsec/advisory-db); without it the database is fetched with git
+        /// into ~/.cache/stackctl/advisory-db.
+        #[arg(long, value_name = "PATH", env = "STACKCTL_ADVISORY_DB")]
+        advisory_db: Option<PathBuf>,
+        /// Output format: for people, JSON, or SARIF 2.1.0.
+        #[arg(long, value_enum, default_value_t = AuditFormat::Human)]
+        format: AuditFormat,
+        /// Fail when an open (not ignored) finding is at least this severe.
+        #[arg(long, value_enum, default_value_t = FailOn::Medium)]
+        fail_on: FailOn,
     },
     /// Check what host networking changes, on the running stack.
     ///

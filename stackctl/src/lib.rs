@@ -13,7 +13,7 @@
 //! isolation and hardening; [`bench`](mod@bench) measures host networking against the
 //! bridge and a plain process; [`export`] turns `compose.yaml` into an
 //! orchestrator's form with a fidelity report, and [`swarm`] runs it on
-//! Docker Swarm.
+//! Docker Swarm; [`scan`] checks the images for known vulnerabilities.
 
 pub mod audit;
 pub mod bench;
@@ -31,6 +31,7 @@ pub mod machine_lock;
 pub mod percent;
 pub mod pins;
 pub mod progress;
+pub mod scan;
 pub mod secrets;
 pub mod stack;
 pub mod swarm;
@@ -127,6 +128,12 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
         Command::Verify { format, swarm } => {
             commands::verify::run(&project, format, swarm, out).await
         }
+        Command::Scan {
+            services,
+            advisory_db,
+            format,
+            fail_on,
+        } => commands::scan::run(&project, services, advisory_db, format, fail_on, out).await,
         Command::Agent(_) | Command::Export(_) | Command::Swarm(_) => {
             unreachable!("dispatched before the file is loaded")
         }

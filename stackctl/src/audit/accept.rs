@@ -145,8 +145,11 @@ pub(super) fn apply(
 ) -> anyhow::Result<Vec<String>> {
     let mut entries = entries(project)?;
     for finding in findings.iter_mut() {
-        let Some(subject) = subjects.iter().find(|s| s.service == finding.service) else {
-            continue;
+        // A host finding is accepted on the controls of every service.
+        let scope: Vec<&Subject> = match subjects.iter().find(|s| s.service == finding.service) {
+            Some(subject) => vec![subject],
+            None if finding.service == super::host::HOST => subjects.iter().collect(),
+            None => continue,
         };
         // A service's own entry wins over a top-level one.
         let mut matching: Vec<&mut Entry> = entries
@@ -166,7 +169,7 @@ pub(super) fn apply(
             ));
             continue;
         }
-        match judge_controls(entry, subject) {
+        match judge_controls(entry, &scope) {
             Ok(accepted) => finding.accepted = Some(accepted),
             Err(why) => finding.acceptance_void = Some(why),
         }
@@ -196,19 +199,31 @@ pub(super) fn apply(
         .collect())
 }
 
-/// The acceptance's named controls judged on `subject`: what the audit
+/// The acceptance's named controls judged on every subject of its `scope`
+/// (one service, or every service for a host finding): what the audit
 /// reports as accepted, or why the acceptance is void.
-fn judge_controls(entry: &Entry, subject: &Subject) -> Result<Accepted, String> {
+fn judge_controls(entry: &Entry, scope: &[&Subject]) -> Result<Accepted, String> {
+    if scope.is_empty() {
+        return Err(format!(
+            "accepted in {} on condition of its controls, but no service was audited to verify them",
+            entry.path
+        ));
+    }
     let missing: Vec<String> = entry
         .acceptance
         .controls
         .iter()
         .filter_map(|name| {
             let control = controls::find(name)?;
-            control
-                .judge(subject)
-                .err()
-                .map(|why| format!("`{name}` ({why})"))
+            let why: Vec<String> = scope
+                .iter()
+                .filter_map(|subject| match control.judge(subject) {
+                    Ok(_) => None,
+                    Err(why) if scope.len() == 1 => Some(why),
+                    Err(why) => Some(format!("{}: {why}", subject.service)),
+                })
+                .collect();
+            (!why.is_empty()).then(|| format!("`{name}` ({})", why.join("; ")))
         })
         .collect();
     if !missing.is_empty() {
@@ -219,7 +234,21 @@ fn judge_controls(entry: &Entry, subject: &Subject) -> Result<Accepted, String> 
             if missing.len() == 1 { "is" } else { "are" }
         ));
     }
-    let (in_place, missing) = controls::judge_all(subject);
+    let (in_place, missing) = match scope {
+        [subject] => controls::judge_all(subject),
+        _ => (
+            entry
+                .acceptance
+                .controls
+                .iter()
+                .map(|name| {
+                    let services: Vec<&str> = scope.iter().map(|s| s.service.as_str()).collect();
+                    format!("{name} on every service ({})", services.join(", "))
+                })
+                .collect(),
+            Vec::new(),
+        ),
+    };
     Ok(Accepted {
         reason: entry.acceptance.reason.trim().to_owned(),
         controls_in_place: in_place,
@@ -255,7 +284,7 @@ pub fn judge(project: &Project, subject: &Subject, check: &str) -> anyhow::Resul
     let Some(entry) = matching.into_iter().next() else {
         return Ok(Judged::NotAccepted);
     };
-    Ok(match judge_controls(entry, subject) {
+    Ok(match judge_controls(entry, &[subject]) {
         Ok(accepted) => Judged::Accepted {
             accepted,
             at: at(project, &entry.path),

@@ -37,7 +37,7 @@ pub struct Check {
     pub live_only: bool,
 }
 
-const fn cis(
+pub(crate) const fn cis(
     id: &'static str,
     title: &'static str,
     severity: Severity,
@@ -349,13 +349,17 @@ pub const CHECKS: &[Check] = &[
     NOT_RUNNING,
 ];
 
+/// Every check: the file's and the running stack's ([`CHECKS`]), then the
+/// host's (`stackctl audit --host`).
+pub fn all() -> impl Iterator<Item = &'static Check> {
+    CHECKS.iter().chain(super::host::catalog::CHECKS)
+}
+
 /// The check named `id`: its full id (`CIS-5.10`, `plaintext`) or a bare
 /// CIS number (`5.10`).
 pub fn find(id: &str) -> Option<&'static Check> {
     let id = id.trim();
-    CHECKS
-        .iter()
-        .find(|c| c.id.eq_ignore_ascii_case(id) || c.id.strip_prefix("CIS-") == Some(id))
+    all().find(|c| c.id.eq_ignore_ascii_case(id) || c.id.strip_prefix("CIS-") == Some(id))
 }
 
 #[cfg(test)]
@@ -371,10 +375,16 @@ mod tests {
         assert_eq!(find("5.10").map(|c| c.id), Some("CIS-5.10"));
         assert_eq!(find("cis-5.10").map(|c| c.id), Some("CIS-5.10"));
         assert_eq!(find("plaintext").map(|c| c.id), Some("plaintext"));
-        assert!(
-            find("5.1").is_none(),
-            "5.1 (swarm mode) is not a container check"
+        assert_eq!(
+            find("5.1").map(|c| c.id),
+            Some("CIS-5.1"),
+            "5.1 (swarm mode) is a host check"
         );
+        let mut all: Vec<&str> = all().map(|c| c.id).collect();
+        let count = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), count, "host check ids are unique too");
     }
 
     #[test]

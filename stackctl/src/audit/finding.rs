@@ -134,6 +134,9 @@ pub struct Report {
     pub file: String,
     pub project: String,
     pub mode: Mode,
+    /// With `--host`: the daemon, its files, the images and swarm mode too,
+    /// reported under [`HOST`](crate::audit::host::HOST) and the services.
+    pub host: bool,
     /// The services looked at, in order.
     pub services: Vec<String>,
     pub findings: Vec<Finding>,

@@ -26,6 +26,18 @@ use crate::listeners::{self, Listener};
 
 /// Audits the running containers of `project`.
 pub async fn audit_live(docker: &Docker, project: &Project) -> anyhow::Result<Report> {
+    let (subjects, extra, notes) = collect(docker, project).await?;
+    let mut report = super::report(project, Mode::Live, &subjects, extra)?;
+    report.notes.extend(notes);
+    Ok(report)
+}
+
+/// The running services' facts, the live-only findings and the notes on
+/// what could not be read: what a live audit judges.
+pub(crate) async fn collect(
+    docker: &Docker,
+    project: &Project,
+) -> anyhow::Result<(Vec<Subject>, Vec<Raw>, Vec<String>)> {
     let containers = crate::stack::containers(docker, &project.name).await?;
     let sockets = listeners::listening();
     let firewall = Firewall::read(&project.name);
@@ -114,9 +126,7 @@ pub async fn audit_live(docker: &Docker, project: &Project) -> anyhow::Result<Re
             project.name
         ));
     }
-    let mut report = super::report(project, Mode::Live, &subjects, extra)?;
-    report.notes.extend(notes);
-    Ok(report)
+    Ok((subjects, extra, notes))
 }
 
 /// The project's installed firewall rules, or why they cannot be read.

@@ -14,6 +14,7 @@ pub mod catalog;
 mod cis;
 pub mod controls;
 pub mod finding;
+pub mod host;
 pub mod live;
 
 pub use live::audit_live;
@@ -49,6 +50,20 @@ pub(crate) fn report(
     subjects: &[Subject],
     extra: Vec<Raw>,
 ) -> anyhow::Result<Report> {
+    report_with(project, mode, subjects, extra, Vec::new())
+}
+
+/// [`report`], with `located` findings that carry their own location (the
+/// host checks': a host file, the engine, or a service key already
+/// resolved), judged and accepted with the others.
+pub(crate) fn report_with(
+    project: &Project,
+    mode: Mode,
+    subjects: &[Subject],
+    extra: Vec<Raw>,
+    located: Vec<Finding>,
+) -> anyhow::Result<Report> {
+    let host = !located.is_empty();
     let mut raw = Vec::new();
     for subject in subjects {
         cis::check(subject, &mut raw);
@@ -67,8 +82,9 @@ pub(crate) fn report(
             });
             finding
         })
+        .chain(located)
         .collect();
-    let order = |id: &str| catalog::CHECKS.iter().position(|c| c.id == id);
+    let order = |id: &str| catalog::all().position(|c| c.id == id);
     findings.sort_by(|a, b| {
         (&a.service, std::cmp::Reverse(a.severity), order(a.check)).cmp(&(
             &b.service,
@@ -83,11 +99,16 @@ pub(crate) fn report(
             project.tolerated.len()
         ));
     }
+    let mut services: Vec<String> = project.model.services.keys().cloned().collect();
+    if host {
+        services.insert(0, host::HOST.to_owned());
+    }
     Ok(Report {
         file: project.file.display().to_string(),
         project: project.name.clone(),
         mode,
-        services: project.model.services.keys().cloned().collect(),
+        host,
+        services,
         findings,
         notes,
     })

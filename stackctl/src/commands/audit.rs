@@ -14,6 +14,7 @@ use crate::engine;
 pub(crate) async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
     let Command::Audit {
         live,
+        host,
         format,
         fail_on,
         list_checks,
@@ -31,7 +32,10 @@ pub(crate) async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
     if let Some(name) = &cli.project_name {
         project.rename(name);
     }
-    let report = if live {
+    let report = if host {
+        let docker = engine::connect().await?;
+        audit::host::audit(&docker, &project, live).await?
+    } else if live {
         let docker = engine::connect().await?;
         audit::live::audit_live(&docker, &project).await?
     } else {
@@ -69,9 +73,11 @@ pub(crate) fn threshold(fail_on: FailOn) -> Option<Severity> {
 
 fn write_checks(out: &mut dyn Write) -> anyhow::Result<()> {
     writeln!(out, "{:<13} {:<9} TITLE", "CHECK", "SEVERITY")?;
-    for check in catalog::CHECKS {
+    for check in catalog::all() {
         let live = if check.live_only {
             " (--live only)"
+        } else if audit::host::catalog::CHECKS.contains(check) {
+            " (--host)"
         } else {
             ""
         };

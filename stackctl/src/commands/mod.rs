@@ -11,6 +11,7 @@ pub(crate) mod export;
 pub(crate) mod lock;
 pub(crate) mod logs;
 pub(crate) mod ps;
+pub(crate) mod scan;
 pub(crate) mod swarm;
 pub(crate) mod up;
 pub(crate) mod verify;

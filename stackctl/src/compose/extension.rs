@@ -52,6 +52,35 @@ pub struct ProjectExtension {
     /// Audit findings accepted for every service (or those in `services`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accept: Vec<Acceptance>,
+    /// `stackctl scan`'s settings: the advisories ignored, each with a
+    /// reason and an expiry date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan: Option<ScanExtension>,
+}
+
+/// `x-stackctl.scan`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanExtension {
+    /// Known vulnerabilities left in place on purpose, until a date.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore: Vec<ScanIgnore>,
+}
+
+/// One ignored vulnerability: still reported, marked ignored, and counted
+/// again once `expires` has passed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanIgnore {
+    /// A RustSec id (`RUSTSEC-2024-0421`), a CVE (`CVE-2025-9230`), or a
+    /// Debian source package as `debian:NAME` (`debian:openssl`).
+    pub id: String,
+    /// Why it is left in place, in words a reviewer can judge.
+    #[serde(default)]
+    pub reason: String,
+    /// The last day it is ignored (`YYYY-MM-DD`).
+    #[serde(default)]
+    pub expires: String,
 }
 
 /// An accepted risk: an audit check that fails on purpose, why, and the

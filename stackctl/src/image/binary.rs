@@ -46,10 +46,68 @@ pub fn workspace_binaries(workspace: &Path) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
-/// Compiles `bin` in release mode and returns the path of the executable.
-/// cargo's own progress goes to stderr.
+/// The cargo-auditable release installed when the host has none. It embeds
+/// the binary's dependency list (crate names, versions, sources) in a
+/// section of the executable, which `stackctl scan` (and `cargo audit bin`,
+/// and other scanners) read back from the image.
+pub const AUDITABLE_VERSION: &str = "0.7.7";
+
+/// Whether `cargo auditable` runs here.
+fn auditable_available() -> bool {
+    cargo()
+        .args(["auditable", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Makes sure `cargo auditable` is installed, installing it from crates.io
+/// (`cargo install --locked`) when it is not. `Err` says why it is not
+/// available; the caller then builds without the embedded list, loudly.
+pub fn ensure_auditable() -> Result<(), String> {
+    if auditable_available() {
+        return Ok(());
+    }
+    eprintln!(
+        "cargo-auditable is not installed: installing {AUDITABLE_VERSION} from crates.io (once), so the images carry their dependency list for `stackctl scan`"
+    );
+    let status = cargo()
+        .args([
+            "install",
+            "--locked",
+            "cargo-auditable",
+            "--version",
+            AUDITABLE_VERSION,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .status()
+        .map_err(|e| format!("cannot run `cargo install`: {e}"))?;
+    if status.success() && auditable_available() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`cargo install --locked cargo-auditable --version {AUDITABLE_VERSION}` failed (its output is above)"
+        ))
+    }
+}
+
+/// Compiles `bin` in release mode and returns the path of the executable:
+/// with `cargo auditable build`, so the binary carries its dependency list,
+/// or with a plain `cargo build` and a warning when cargo-auditable cannot
+/// be installed. cargo's own progress goes to stderr.
 pub fn compile(workspace: &Path, bin: &str) -> anyhow::Result<PathBuf> {
-    let output = cargo()
+    let mut command = cargo();
+    match ensure_auditable() {
+        Ok(()) => {
+            command.arg("auditable");
+        }
+        Err(why) => eprintln!(
+            "warning: {why}; `{bin}` is built without its embedded dependency list, and `stackctl scan` will say it cannot read its dependencies"
+        ),
+    }
+    let output = command
         .args([
             "build",
             "--release",

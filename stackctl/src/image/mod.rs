@@ -8,6 +8,7 @@ pub mod apt;
 pub mod base;
 pub mod binary;
 pub mod context;
+pub mod layers;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -4,11 +4,13 @@
 //! each test still brings up (and removes) whatever it needs itself.
 
 mod audit;
+mod audit_host;
 mod bench;
 mod build;
 mod compose;
 mod database;
 mod kubernetes;
+mod scan;
 mod swarm;
 mod swarm_local;
 mod swarm_two_nodes;

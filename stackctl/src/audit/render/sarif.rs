@@ -7,11 +7,11 @@ use std::io::{self, Write};
 
 use serde_json::{Value, json};
 
-use crate::audit::catalog::{CHECKS, Check};
+use crate::audit::catalog::{self, Check};
 use crate::audit::finding::{Finding, Report, Severity};
 
 /// SARIF's level for a severity.
-fn level(severity: Severity) -> &'static str {
+pub(crate) fn level(severity: Severity) -> &'static str {
     match severity {
         Severity::Critical | Severity::High => "error",
         Severity::Medium => "warning",
@@ -20,7 +20,7 @@ fn level(severity: Severity) -> &'static str {
 }
 
 /// The numeric `security-severity` code-scanning tools sort by.
-fn security_severity(severity: Severity) -> &'static str {
+pub(crate) fn security_severity(severity: Severity) -> &'static str {
     match severity {
         Severity::Critical => "9.5",
         Severity::High => "8.0",
@@ -46,7 +46,7 @@ fn rule(check: &Check) -> Value {
 }
 
 fn result(finding: &Finding) -> Value {
-    let index = CHECKS.iter().position(|c| c.id == finding.check);
+    let index = catalog::all().position(|c| c.id == finding.check);
     let mut result = json!({
         "ruleId": finding.check,
         "level": level(finding.severity),
@@ -100,7 +100,7 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 "driver": {
                     "name": "stackctl audit",
                     "version": env!("CARGO_PKG_VERSION"),
-                    "rules": CHECKS.iter().map(rule).collect::<Vec<_>>(),
+                    "rules": catalog::all().map(rule).collect::<Vec<_>>(),
                 }
             },
             "automationDetails": { "id": format!("stackctl-audit/{}/{}", report.project, match report.mode {
