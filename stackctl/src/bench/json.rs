@@ -30,6 +30,7 @@ struct Document<'a> {
     load_average_after: Option<f64>,
     metrics: Vec<MetricEntry>,
     isolation: &'a [Row],
+    made_swarm: bool,
     goal: Goal,
 }
 
@@ -135,6 +136,7 @@ pub fn to_string(report: &Report) -> serde_json::Result<String> {
             })
             .collect(),
         isolation: &report.matrix,
+        made_swarm: report.made_swarm,
         goal: Goal {
             host_tolerance: HOST_TOLERANCE,
             met: misses.is_empty(),

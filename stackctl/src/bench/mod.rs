@@ -142,9 +142,13 @@ pub struct Report {
     /// `/proc/loadavg`'s 1-minute figure before and after the measurements.
     pub load_before: Option<f64>,
     pub load_after: Option<f64>,
+    /// CPUs the machine gives the bench (counted before it pins itself).
     pub cores: usize,
     pub samples: Samples,
     pub matrix: Vec<matrix::Row>,
+    /// Whether the bench made a single-node swarm for the overlay path
+    /// (and left it at the end).
+    pub made_swarm: bool,
 }
 
 impl Report {
@@ -174,6 +178,8 @@ pub async fn run(
         .ok()
         .and_then(|i| i.cpu_set)
         .unwrap_or(false);
+    // Counted before the bench pins itself to one of them.
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let pinning = Pinning::plan(&pin::allowed_cpus(), engine_cpuset);
     progress.println(&format!("bench: CPUs: {}", pinning.describe()));
     let mut held = Held::default();
@@ -189,7 +195,9 @@ pub async fn run(
                 progress,
             )
             .await?;
-            measure(docker, servers, session, options, &pinning, progress).await
+            let mut report = measure(docker, servers, session, options, &pinning, progress).await?;
+            report.cores = cores;
+            Ok(report)
         };
         tokio::select! {
             result = work => result,
@@ -222,6 +230,10 @@ pub async fn run(
             paths::BENCH_LABEL
         )),
     }
+    let result = result.map(|mut report| {
+        report.made_swarm = made_swarm;
+        report
+    });
     if let Err(err) = released {
         match &result {
             Ok(_) => return Err(err.context("the bench could not leave the swarm it made")),
@@ -349,9 +361,10 @@ async fn measure(
         parent_kind: servers.parent_kind,
         load_before,
         load_after,
-        cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cores: 0,
         samples,
         matrix,
+        made_swarm: false,
     })
 }
 

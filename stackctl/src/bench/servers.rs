@@ -350,7 +350,7 @@ pub async fn start(
     let mut overlay = None;
     if paths.contains(&Path::Overlay) {
         progress.println("bench: taking the swarm session for the overlay path (waits while another session holds it)");
-        match overlay_network(docker, session, held, &subnets).await {
+        match overlay_network(docker, session, held, &subnets, progress).await {
             Ok(network) => overlay = Some(network),
             Err(err) => skip_path(&mut servers, Path::Overlay, format!("{err:#}")),
         }
@@ -864,8 +864,13 @@ async fn overlay_network(
     session: &str,
     held: &mut Held,
     taken: &[Ipv4Addr],
+    progress: &Progress,
 ) -> anyhow::Result<String> {
     let swarm = LocalSwarm::ensure(docker).await?;
+    if swarm.made_here() {
+        progress
+            .println("bench: made a single-node swarm for the overlay path; it is left at the end");
+    }
     held.swarm = Some(swarm);
     let subnet = net::free_subnet(docker, std::process::id() + 111, taken).await?;
     let network = format!("{session}-overlay");

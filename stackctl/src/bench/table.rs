@@ -364,6 +364,7 @@ pub(crate) mod tests {
             load_after: Some(0.7),
             cores: 2,
             samples,
+            made_swarm: false,
             matrix: vec![Row {
                 path: Path::Host,
                 lan_reaches: Cell::No {
