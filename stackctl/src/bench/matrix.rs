@@ -73,9 +73,18 @@ pub struct Row {
     pub holds_host_port: Cell,
     /// macvlan and ipvlan only.
     pub host_reaches: Option<Cell>,
-    /// The audit's network findings on the server containers (`check id:
-    /// service: message`), or why there is nothing to audit.
-    pub audit: Result<Vec<String>, String>,
+    /// The audit's network findings on the server containers.
+    pub audit: Audit,
+}
+
+/// What the audit says about a path's server containers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Audit {
+    /// `check (service): message` for each network finding (none: empty).
+    Findings { findings: Vec<String> },
+    /// Nothing to audit, or the audit failed (why).
+    NotAudited { why: String },
 }
 
 /// The checks of the audit that are about networking.
@@ -115,7 +124,10 @@ pub async fn measure(
                 Some(addr) => Some(connect_from_host(addr).await),
                 None => None,
             },
-            audit: audit(docker, session, facts).await,
+            audit: match audit(docker, session, facts).await {
+                Ok(findings) => Audit::Findings { findings },
+                Err(why) => Audit::NotAudited { why },
+            },
         });
     }
     rows

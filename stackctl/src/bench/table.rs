@@ -6,7 +6,7 @@
 use std::io::Write;
 
 use super::Report;
-use super::matrix::Cell;
+use super::matrix::{Audit, Cell};
 use super::paths::{Path, Route};
 use super::stats::{Metric, within};
 
@@ -221,8 +221,8 @@ fn write_matrix(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
     )?;
     for row in &report.matrix {
         let audit = match &row.audit {
-            Ok(findings) if findings.is_empty() => "nothing".to_owned(),
-            Ok(findings) => {
+            Audit::Findings { findings } if findings.is_empty() => "nothing".to_owned(),
+            Audit::Findings { findings } => {
                 let mut ids: Vec<&str> = findings
                     .iter()
                     .filter_map(|f| f.split_whitespace().next())
@@ -230,7 +230,7 @@ fn write_matrix(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
                 ids.dedup();
                 ids.join(", ")
             }
-            Err(why) => why.clone(),
+            Audit::NotAudited { why } => why.clone(),
         };
         writeln!(
             out,
@@ -254,7 +254,7 @@ fn write_matrix(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         if let Some(cell) = &row.host_reaches {
             writeln!(out, "    from the host: {}", cell.detail())?;
         }
-        if let Ok(findings) = &row.audit {
+        if let Audit::Findings { findings } = &row.audit {
             for finding in findings {
                 writeln!(out, "    audit: {finding}")?;
             }
@@ -377,9 +377,9 @@ pub(crate) mod tests {
                     detail: "127.0.0.1:5 by probe".into(),
                 },
                 host_reaches: None,
-                audit: Ok(vec![
-                    "CIS-5.10 (probe-host): runs on the host network".into(),
-                ]),
+                audit: Audit::Findings {
+                    findings: vec!["CIS-5.10 (probe-host): runs on the host network".into()],
+                },
             }],
         }
     }
