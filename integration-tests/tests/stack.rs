@@ -33,6 +33,8 @@ pub struct Stack {
 
 impl Stack {
     async fn start() -> anyhow::Result<Stack> {
+        // Connections as a service's uid re-execute the stackctl binary.
+        tokio::task::spawn_blocking(stackctl::testbed::build_stackctl).await??;
         let mut bed = Testbed::new("integration").await?;
         let db_password = format!("it-{}-{}", std::process::id(), rand_suffix());
         bed.set_secret("db_api_password", &db_password)?;

@@ -2,9 +2,11 @@
 //! legacy-telnet) does the same way: start a runtime, bind its address with
 //! a clear error when the port is taken, log to stderr, stop on SIGTERM or
 //! Ctrl-C, and answer its image's health check by probing itself ([`probe`]:
-//! the images have no shell and no curl).
+//! the images have no shell and no curl). [`sockets`] decodes the kernel's
+//! TCP tables, which on the host network are the host's.
 
 pub mod probe;
+pub mod sockets;
 
 use std::future::Future;
 use std::net::SocketAddr;

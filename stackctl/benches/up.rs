@@ -36,7 +36,7 @@ fn main() -> anyhow::Result<()> {
         secrets.path().display().to_string(),
     )];
     let file = stackctl::testbed::stack_compose_file();
-    for name in stackctl::testbed::port_variables(&std::fs::read_to_string(&file)?) {
+    for name in stackctl::testbed::port_variables(&file)? {
         env.push((name, stackctl::testbed::free_port()?.to_string()));
     }
     let stackctl = |args: &[&str]| {

@@ -25,7 +25,9 @@ pub struct Cli {
 
 /// `-p` and `COMPOSE_PROJECT_NAME`: Compose's rule, checked as given.
 fn project_name(name: &str) -> Result<String, String> {
-    crate::compose::check_project_name(name).map(|()| name.to_owned())
+    crate::compose::check_project_name(name)
+        .map(|()| name.to_owned())
+        .map_err(|problem| problem.to_string())
 }
 
 /// `logs --tail`: `all` or a number of lines, as the engine takes it.
@@ -91,6 +93,9 @@ pub enum Command {
         /// The Debian mirror for debootstrap, if a base image must be made.
         #[arg(long, env = "STACKCTL_DEBIAN_MIRROR")]
         mirror: Option<String>,
+        /// Output format of the final report (progress always goes to stderr).
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
     },
     /// Stop and remove the stack's containers and its firewall rules.
     ///
@@ -202,6 +207,17 @@ pub enum Command {
     /// Builds the images it needs first (cached); a full run of every path
     /// takes about twenty minutes, `--quick` a few.
     Bench(BenchArgs),
+    /// One TCP connection attempt, reported by exit status: 0 connected, 10
+    /// refused, 11 timed out, 12 another error. `verify` runs it as each
+    /// service's uid and gid, since the firewall keys on the socket's owner.
+    #[command(name = "connect-as", hide = true)]
+    ConnectAs {
+        /// Where to connect, e.g. `127.0.0.1:3306`.
+        addr: std::net::SocketAddr,
+        /// How long the attempt may take, in milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
 }
 
 /// The options of `stackctl bench`.

@@ -25,6 +25,7 @@ pub mod graph;
 pub mod image;
 pub mod listeners;
 pub mod machine_lock;
+pub mod percent;
 pub mod pins;
 pub mod progress;
 pub mod secrets;
@@ -40,6 +41,11 @@ use compose::Project;
 
 /// Runs one stackctl command, writing its result to `out`.
 pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
+    // Run as another uid by `verify`: no file to read, and the status is the answer.
+    if let Command::ConnectAs { addr, timeout_ms } = cli.command {
+        let status = verify::uid::connect_here(addr, std::time::Duration::from_millis(timeout_ms));
+        std::process::exit(status);
+    }
     // The audit reads files `up` would refuse, so it loads its own.
     if let Command::Audit { .. } = cli.command {
         return commands::audit::run(cli, out).await;
@@ -63,7 +69,19 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             no_firewall,
             timeout,
             mirror,
-        } => commands::up::run(&project, services, !no_firewall, timeout, mirror, out).await,
+            format,
+        } => {
+            commands::up::run(
+                &project,
+                services,
+                !no_firewall,
+                timeout,
+                mirror,
+                format,
+                out,
+            )
+            .await
+        }
         Command::Down { volumes } => commands::down::run(&project, volumes, out).await,
         Command::Ps { format } => commands::ps::run(&project, format, out).await,
         Command::Logs {
@@ -72,7 +90,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             tail,
         } => commands::logs::run(&project, &services, follow, &tail, out).await,
         Command::Lock { services } => commands::lock::run(&project, &services, out).await,
-        Command::Audit { .. } => unreachable!("dispatched before the file is loaded"),
+        Command::Audit { .. } | Command::ConnectAs { .. } => {
+            unreachable!("dispatched before the file is loaded")
+        }
         Command::Bench(flags) => {
             commands::bench::run(&project, cli.project_name.clone(), flags, out).await
         }

@@ -5,7 +5,9 @@
 //! what `compose.yaml` declares.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
+
+use servicekit::sockets::{self, LISTEN};
 
 /// A listening socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,19 +20,14 @@ pub struct Listener {
 /// Every listening TCP socket of this network namespace.
 pub fn listening() -> Vec<Listener> {
     let owners = socket_owners();
-    let mut found = Vec::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else {
-            continue;
-        };
-        for (addr, inode) in parse_table(&text) {
-            found.push(Listener {
-                addr,
-                process: owners.get(&inode).cloned(),
-            });
-        }
-    }
-    found
+    sockets::read_tables()
+        .into_iter()
+        .filter(|row| row.state == LISTEN)
+        .map(|row| Listener {
+            addr: row.local,
+            process: owners.get(&row.inode).cloned(),
+        })
+        .collect()
 }
 
 /// The listeners that would stop something from binding `wanted`.
@@ -82,49 +79,6 @@ pub fn free_port_near(ip: IpAddr, busy: u16, listening: &[Listener]) -> Option<u
     usable(chosen).then_some(chosen)
 }
 
-/// `(address, inode)` of the LISTEN rows of a `/proc/net/tcp*` table.
-fn parse_table(text: &str) -> Vec<(SocketAddr, u64)> {
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let (local, state, inode) = (fields.get(1)?, fields.get(3)?, fields.get(9)?);
-            if *state != "0A" {
-                return None;
-            }
-            let (hex_ip, hex_port) = local.split_once(':')?;
-            let port = u16::from_str_radix(hex_port, 16).ok()?;
-            Some((
-                SocketAddr::new(decode_ip(hex_ip)?, port),
-                inode.parse().ok()?,
-            ))
-        })
-        .collect()
-}
-
-/// Decodes the kernel's hex address: one (v4) or four (v6) little-endian words.
-pub fn decode_ip(hex: &str) -> Option<IpAddr> {
-    let bytes: Vec<u8> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect::<Option<_>>()?;
-    match bytes.len() {
-        4 => Some(IpAddr::V4(Ipv4Addr::new(
-            bytes[3], bytes[2], bytes[1], bytes[0],
-        ))),
-        16 => {
-            let mut octets = [0u8; 16];
-            for (word, chunk) in bytes.chunks(4).enumerate() {
-                for (i, b) in chunk.iter().rev().enumerate() {
-                    octets[word * 4 + i] = *b;
-                }
-            }
-            Some(IpAddr::V6(Ipv6Addr::from(octets)))
-        }
-        _ => None,
-    }
-}
-
 /// Socket inode to `(pid, process name)`, for the processes `/proc` lets us see.
 fn socket_owners() -> HashMap<u64, (u32, String)> {
     let mut owners = HashMap::new();
@@ -166,16 +120,6 @@ fn socket_owners() -> HashMap<u64, (u32, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_kernel_tables_decode_to_addresses() {
-        let v4 = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:0CEA 00000000:0000 0A 00000000:00000000 00:00000000 00000000 10001        0 4242 1 0\n   1: 0100007F:0CEA 0100007F:9C40 01 00000000:00000000 00:00000000 00000000 10001        0 4343 1 0\n";
-        assert_eq!(parse_table(v4), [("127.0.0.1:3306".parse().unwrap(), 4242)]);
-        assert_eq!(
-            decode_ip("00000000000000000000000001000000"),
-            Some("::1".parse().unwrap())
-        );
-    }
 
     #[test]
     fn a_port_held_by_this_test_is_found_with_its_process() {

@@ -38,6 +38,34 @@ pub fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
+/// Builds the `stackctl` executable that connections as another uid
+/// re-execute ([`crate::verify::uid`]) into this test binary's target
+/// directory. cargo builds a package's executables only for that package's
+/// own tests, so test binaries of other packages (integration-tests) call
+/// this once before they connect as a service's uid.
+pub fn build_stackctl() -> anyhow::Result<()> {
+    let me = std::env::current_exe()?;
+    let release = me.parent().and_then(Path::parent).and_then(Path::file_name)
+        == Some(std::ffi::OsStr::new("release"));
+    let mut cargo = crate::image::binary::cargo();
+    cargo.args([
+        "build", "--quiet", "--locked", "-p", "stackctl", "--bin", "stackctl",
+    ]);
+    if release {
+        cargo.arg("--release");
+    }
+    let status = cargo
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .status()
+        .context("cannot run `cargo build -p stackctl`")?;
+    anyhow::ensure!(
+        status.success(),
+        "`cargo build -p stackctl` failed (its errors are above)"
+    );
+    crate::verify::uid::stackctl_program().map_err(anyhow::Error::msg)?;
+    Ok(())
+}
+
 /// Builds (or confirms) the images of `services` of the stack.
 pub async fn build(docker: &Docker, services: &[&str]) -> anyhow::Result<Vec<image::Built>> {
     let project = Project::load(&stack_compose_file())?;
@@ -71,8 +99,7 @@ impl Testbed {
         let docker = crate::engine::connect().await?;
         let secrets = tempfile::tempdir()?;
         let mut vars = BTreeMap::new();
-        let text = std::fs::read_to_string(stack_compose_file())?;
-        for name in port_variables(&text) {
+        for name in port_variables(&stack_compose_file())? {
             vars.insert(name, free_port()?.to_string());
         }
         vars.insert(
@@ -286,14 +313,16 @@ fn load(vars: &BTreeMap<String, String>) -> anyhow::Result<Project> {
     })?)
 }
 
-/// The `SHOP_..._PORT` variables a compose text uses.
-pub fn port_variables(text: &str) -> std::collections::BTreeSet<String> {
-    text.split("${")
-        .skip(1)
-        .filter_map(|rest| rest.split([':', '}', '-']).next())
+/// The `SHOP_..._PORT` variables a compose file uses, from the project's
+/// record of interpolation (loaded with their defaults).
+pub fn port_variables(file: &Path) -> anyhow::Result<std::collections::BTreeSet<String>> {
+    let project = Project::load_with(file, &|_| None)?;
+    Ok(project
+        .variables
+        .into_iter()
+        .map(|v| v.name)
         .filter(|name| name.starts_with("SHOP_") && name.ends_with("_PORT"))
-        .map(str::to_owned)
-        .collect()
+        .collect())
 }
 
 /// The stack's `db` service alone, with a port, volume and API password of
@@ -326,7 +355,7 @@ impl Database {
     /// `mysql://` URL for `user` with `password` (or none), database `shop`.
     pub fn url(&self, user: &str, password: Option<&str>) -> String {
         let auth = match password {
-            Some(pw) => format!("{user}:{}", urlencode(pw)),
+            Some(pw) => format!("{user}:{}", crate::percent::encode(pw, b"")),
             None => user.to_owned(),
         };
         format!("mysql://{auth}@127.0.0.1:{}/shop", self.port)
@@ -354,24 +383,13 @@ impl Database {
     }
 }
 
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_stack_port_variables_are_found() {
-        let vars = port_variables(&std::fs::read_to_string(stack_compose_file()).unwrap());
+        let vars = port_variables(&stack_compose_file()).unwrap();
         assert!(
             vars.contains("SHOP_DB_PORT") && vars.contains("SHOP_API_PORT"),
             "{vars:?}"

@@ -8,41 +8,73 @@ use std::collections::BTreeSet;
 
 use serde_yaml_ng::Value;
 
+use super::diagnostic::Problem;
 use super::positions::KeyPath;
 
+/// One variable as a value of the file used it: its name, the text it
+/// stood for there, and where that text came from. The project keeps the
+/// set of these ([`super::Project::variables`]) so that nothing has to scan
+/// the file for `${...}` again. A value may be a secret: never print it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Resolved {
+    pub name: String,
+    pub value: String,
+    pub source: Source,
+}
+
+/// Where a [`Resolved`] value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Source {
+    /// The environment (or the lookup the file was loaded with).
+    Environment,
+    /// The default written in the file (`${NAME:-DEFAULT}`, `${NAME-DEFAULT}`).
+    Default,
+    /// Neither: the empty string, with a warning.
+    Unset,
+}
+
 /// Replaces variables in every string value of `value` (keys are left
-/// alone). An error names the path of the value and what is wrong; the names
-/// of variables used without a value or a default go into `unset`.
+/// alone). An error names the path of the value and what is wrong; each
+/// variable used goes into `record`.
 pub(super) fn interpolate(
     value: &mut Value,
     lookup: &dyn Fn(&str) -> Option<String>,
-    unset: &mut BTreeSet<String>,
-) -> Result<(), (KeyPath, String)> {
-    walk(value, &KeyPath::root(), lookup, unset)
+    record: &mut BTreeSet<Resolved>,
+) -> Result<(), (KeyPath, Problem)> {
+    walk(value, &KeyPath::root(), lookup, record)
+}
+
+/// Notes one use of variable `name`.
+fn note(record: &mut BTreeSet<Resolved>, name: &str, value: &str, source: Source) {
+    record.insert(Resolved {
+        name: name.to_owned(),
+        value: value.to_owned(),
+        source,
+    });
 }
 
 fn walk(
     value: &mut Value,
     path: &KeyPath,
     lookup: &dyn Fn(&str) -> Option<String>,
-    unset: &mut BTreeSet<String>,
-) -> Result<(), (KeyPath, String)> {
+    record: &mut BTreeSet<Resolved>,
+) -> Result<(), (KeyPath, Problem)> {
     match value {
         Value::String(text) if text.contains('$') => {
-            *text = substitute(text, lookup, unset).map_err(|why| (path.clone(), why))?;
+            *text = substitute(text, lookup, record).map_err(|why| (path.clone(), why))?;
         }
         Value::Sequence(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                walk(item, &path.index(i), lookup, unset)?;
+                walk(item, &path.index(i), lookup, record)?;
             }
         }
         Value::Mapping(map) => {
             for (key, item) in map.iter_mut() {
                 let key = key.as_str().map(str::to_owned).unwrap_or_default();
-                walk(item, &path.key(key), lookup, unset)?;
+                walk(item, &path.key(key), lookup, record)?;
             }
         }
-        Value::Tagged(tagged) => walk(&mut tagged.value, path, lookup, unset)?,
+        Value::Tagged(tagged) => walk(&mut tagged.value, path, lookup, record)?,
         _ => {}
     }
     Ok(())
@@ -53,8 +85,8 @@ fn walk(
 pub(super) fn substitute(
     text: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
-    unset: &mut BTreeSet<String>,
-) -> Result<String, String> {
+    record: &mut BTreeSet<Resolved>,
+) -> Result<String, Problem> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find('$') {
@@ -64,26 +96,31 @@ pub(super) fn substitute(
             out.push('$');
             rest = after;
         } else if let Some(after) = rest.strip_prefix('{') {
-            let end = closing_brace(after)
-                .ok_or("a `${` has no closing `}`: close it, or write `$$` for a literal `$`")?;
-            out.push_str(&expand(&after[..end], lookup, unset)?);
+            let end = closing_brace(after).ok_or_else(|| {
+                Problem::new(
+                    "a `${` has no closing `}`",
+                    "close it, or write `$$` for a literal `$`",
+                )
+            })?;
+            out.push_str(&expand(&after[..end], lookup, record)?);
             rest = &after[end + 1..];
         } else {
             let len = rest
                 .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
                 .unwrap_or(rest.len());
             if len == 0 {
-                return Err(
-                    "a `$` is followed by no variable name; write `$$` for a literal `$`"
-                        .to_owned(),
-                );
+                return Err(Problem::new(
+                    "a `$` is followed by no variable name",
+                    "write `$$` for a literal `$`",
+                ));
             }
             let name = &rest[..len];
             match lookup(name) {
-                Some(value) => out.push_str(&value),
-                None => {
-                    unset.insert(name.to_owned());
+                Some(value) => {
+                    note(record, name, &value, Source::Environment);
+                    out.push_str(&value);
                 }
+                None => note(record, name, "", Source::Unset),
             }
             rest = &rest[len..];
         }
@@ -118,71 +155,66 @@ fn closing_brace(text: &str) -> Option<usize> {
 fn expand(
     inner: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
-    unset: &mut BTreeSet<String>,
-) -> Result<String, String> {
+    record: &mut BTreeSet<Resolved>,
+) -> Result<String, Problem> {
     let name_len = inner
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .unwrap_or(inner.len());
     let (name, modifier) = inner.split_at(name_len);
     if name.is_empty() {
-        return Err("a `${...}` names no variable".to_owned());
+        return Err(Problem::new(
+            "a `${...}` names no variable",
+            "write the variable's name inside, e.g. `${SHOP_API_PORT}`",
+        ));
     }
     let value = lookup(name);
     let set = value.is_some();
     let non_empty = value.as_deref().is_some_and(|v| !v.is_empty());
-    let mut nested = |text: &str| substitute(text, lookup, unset);
-    Ok(match modifier {
-        "" => {
-            if !set {
-                unset.insert(name.to_owned());
-            }
-            value.unwrap_or_default()
-        }
-        m if m.starts_with(":-") => {
-            if non_empty {
-                value.unwrap_or_default()
-            } else {
-                nested(&m[2..])?
-            }
-        }
-        m if m.starts_with('-') => {
-            if set {
-                value.unwrap_or_default()
-            } else {
-                nested(&m[1..])?
-            }
+    let mut nested = |text: &str| substitute(text, lookup, record);
+    // What the variable itself stood for, and where that came from; `None`
+    // for `+` forms, whose text is the alternative, not the variable's value.
+    let (text, source) = match modifier {
+        "" if set => (value.unwrap_or_default(), Some(Source::Environment)),
+        "" => (String::new(), Some(Source::Unset)),
+        m if m.starts_with(":-") && !non_empty => (nested(&m[2..])?, Some(Source::Default)),
+        m if m.starts_with('-') && !set => (nested(&m[1..])?, Some(Source::Default)),
+        m if m.starts_with(":-") || m.starts_with('-') => {
+            (value.unwrap_or_default(), Some(Source::Environment))
         }
         m if m.starts_with(":?") && !non_empty => return Err(required(name, &m[2..])),
         m if m.starts_with('?') && !set => return Err(required(name, &m[1..])),
-        m if m.starts_with(":?") || m.starts_with('?') => value.unwrap_or_default(),
-        m if m.starts_with(":+") => {
+        m if m.starts_with(":?") || m.starts_with('?') => {
+            (value.unwrap_or_default(), Some(Source::Environment))
+        }
+        m if m.starts_with(":+") => (
             if non_empty {
                 nested(&m[2..])?
             } else {
                 String::new()
-            }
-        }
-        m if m.starts_with('+') => {
-            if set {
-                nested(&m[1..])?
-            } else {
-                String::new()
-            }
-        }
+            },
+            None,
+        ),
+        m if m.starts_with('+') => (if set { nested(&m[1..])? } else { String::new() }, None),
         _ => {
-            return Err(format!(
-                "`${{{name}` is followed by something that is not a Compose modifier; use `:-`, `-`, `:?`, `?`, `:+` or `+`"
+            return Err(Problem::new(
+                format!("`${{{name}` is followed by something that is not a Compose modifier"),
+                "use `:-`, `-`, `:?`, `?`, `:+` or `+`",
             ));
         }
-    })
+    };
+    if let Some(source) = source {
+        note(record, name, &text, source);
+    }
+    Ok(text)
 }
 
-fn required(name: &str, message: &str) -> String {
-    if message.is_empty() {
-        format!("variable {name} is required but not set; set it in the environment")
+fn required(name: &str, message: &str) -> Problem {
+    let problem = if message.is_empty() {
+        format!("variable {name} is required but not set")
     } else {
-        format!("variable {name} is required but not set ({message}); set it in the environment")
-    }
+        format!("variable {name} is required but not set ({message})")
+    };
+    Problem::new(problem, "set it in the environment")
 }
 
 #[cfg(test)]
@@ -199,7 +231,7 @@ mod tests {
     }
 
     fn sub(text: &str) -> Result<String, String> {
-        substitute(text, &env, &mut BTreeSet::new())
+        substitute(text, &env, &mut BTreeSet::new()).map_err(|p| p.to_string())
     }
 
     #[test]
@@ -220,10 +252,27 @@ mod tests {
     }
 
     #[test]
-    fn variables_without_a_value_or_default_are_reported() {
-        let mut unset = BTreeSet::new();
-        substitute("$A ${B} ${C:-c} ${PORT}", &env, &mut unset).unwrap();
-        assert_eq!(unset.into_iter().collect::<Vec<_>>(), ["A", "B"]);
+    fn each_variable_is_recorded_with_its_value_and_where_it_came_from() {
+        let mut record = BTreeSet::new();
+        substitute(
+            "$A ${B} ${C:-c} ${PORT} ${PORT:-1} ${HOST:+x}",
+            &env,
+            &mut record,
+        )
+        .unwrap();
+        let seen: Vec<(&str, &str, Source)> = record
+            .iter()
+            .map(|r| (r.name.as_str(), r.value.as_str(), r.source))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("A", "", Source::Unset),
+                ("B", "", Source::Unset),
+                ("C", "c", Source::Default),
+                ("PORT", "4000", Source::Environment),
+            ]
+        );
     }
 
     #[test]

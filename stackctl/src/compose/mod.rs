@@ -4,7 +4,7 @@
 
 pub mod diagnostic;
 pub mod extension;
-mod interpolate;
+pub mod interpolate;
 pub mod model;
 pub mod positions;
 pub mod units;
@@ -16,9 +16,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde_yaml_ng::Value;
 
-pub use diagnostic::{Diagnostic, Diagnostics};
+pub use diagnostic::{Diagnostic, Diagnostics, Problem};
 pub use extension::{ProjectExtension, SecretExtension, ServiceExtension};
-pub use model::{ComposeFile, Service};
+pub use interpolate::{Resolved, Source};
+pub use model::{ComposeFile, Condition, Service};
 use positions::{KeyPath, Positions};
 
 /// The file stackctl reads when none is named.
@@ -47,6 +48,10 @@ pub struct Project {
     pub tolerated: Vec<Diagnostic>,
     /// What is not wrong enough to refuse the file (unset variables).
     pub warnings: Vec<String>,
+    /// Every variable the file used, with the value it stood for and where
+    /// that came from: the one record of interpolation. Values may be
+    /// secrets: never print them.
+    pub variables: std::collections::BTreeSet<Resolved>,
     positions: Positions,
 }
 
@@ -151,11 +156,10 @@ impl Project {
                 "start from a `services:` mapping".to_owned(),
             )));
         }
-        let mut unset = std::collections::BTreeSet::new();
-        interpolate::interpolate(&mut value, lookup, &mut unset).map_err(|(path, problem)| {
-            let (problem, fix) = split_message(&problem);
-            fail(diagnostic(path, None, problem, fix))
-        })?;
+        let mut variables = std::collections::BTreeSet::new();
+        interpolate::interpolate(&mut value, lookup, &mut variables).map_err(
+            |(path, Problem { problem, fix })| fail(diagnostic(path, None, problem, fix)),
+        )?;
         value.apply_merge().map_err(|err| {
             fail(diagnostic(
                 KeyPath::root(),
@@ -208,9 +212,8 @@ impl Project {
             ),
         ] {
             if let Some(given) = given
-                && let Err(problem) = check_project_name(given)
+                && let Err(Problem { problem, fix }) = check_project_name(given)
             {
-                let (problem, fix) = split_message(&problem);
                 return Err(fail(diagnostic(path, None, problem, fix)));
             }
         }
@@ -233,17 +236,31 @@ impl Project {
             secret_extensions: validated.secrets,
             extension: validated.project,
             tolerated,
-            warnings: unset
-                .into_iter()
-                .map(|name| {
+            warnings: variables
+                .iter()
+                .filter(|v| v.source == interpolate::Source::Unset)
+                .map(|v| {
                     format!(
-                        "variable {name} is not set; {} uses an empty string for it",
+                        "variable {} is not set; {} uses an empty string for it",
+                        v.name,
                         file.display()
                     )
                 })
                 .collect(),
+            variables,
             positions,
         })
+    }
+
+    /// The `..._PORT` variable that stood for `port` in this file (from the
+    /// environment or its default), e.g. `SHOP_API_PORT` for 3000: what a
+    /// user sets to move a service to another port.
+    pub fn port_variable(&self, port: u16) -> Option<&str> {
+        let port = port.to_string();
+        self.variables
+            .iter()
+            .find(|v| v.name.ends_with("_PORT") && v.value == port)
+            .map(|v| v.name.as_str())
     }
 
     /// Runs the project under another name, so a second copy (a test stack)
@@ -314,7 +331,7 @@ fn absolute_dir(file: &Path) -> PathBuf {
 /// rule: lower case letters, digits, `_` and `-`, starting with a letter or
 /// digit. The error says what is allowed (it is not lowercased silently: a
 /// different name would be a different project).
-pub fn check_project_name(name: &str) -> Result<(), String> {
+pub fn check_project_name(name: &str) -> Result<(), Problem> {
     let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-');
     let starts_well = name
         .chars()
@@ -324,9 +341,12 @@ pub fn check_project_name(name: &str) -> Result<(), String> {
         return Ok(());
     }
     let suggestion = normalize_project_name(name.trim_start_matches(['-', '_']));
-    Err(format!(
-        "project name `{name}` is not valid: it must consist of lower case letters, digits, `_` and `-`, \
-         and start with a letter or digit; use e.g. `{suggestion}`"
+    Err(Problem::new(
+        format!(
+            "project name `{name}` is not valid: it must consist of lower case letters, digits, `_` and `-`, \
+             and start with a letter or digit"
+        ),
+        format!("use e.g. `{suggestion}`"),
     ))
 }
 
@@ -426,13 +446,15 @@ mod tests {
         ] {
             let err = check_project_name(bad).unwrap_err();
             assert!(
-                err.contains("lower case letters, digits, `_` and `-`"),
+                err.problem
+                    .contains("lower case letters, digits, `_` and `-`"),
                 "{bad}: {err}"
             );
         }
         assert!(
             check_project_name("Bad_Name")
                 .unwrap_err()
+                .fix
                 .contains("e.g. `bad_name`")
         );
     }

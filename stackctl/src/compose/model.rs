@@ -524,8 +524,7 @@ fn health_test<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<Stri
 }
 
 /// `depends_on:`; the list form means `condition: service_started`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(from = "DependsOnRepr")]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DependsOn(pub BTreeMap<String, Dependency>);
 
 impl DependsOn {
@@ -534,38 +533,52 @@ impl DependsOn {
     }
 }
 
-#[derive(Default, Deserialize)]
-#[serde(
-    untagged,
-    expecting = "a list of service names, or a mapping of service names to `{condition: ...}`"
-)]
-enum DependsOnRepr {
-    #[default]
-    Empty,
-    List(Vec<String>),
-    Map(BTreeMap<String, Dependency>),
-}
-
-impl From<DependsOnRepr> for DependsOn {
-    fn from(repr: DependsOnRepr) -> Self {
-        DependsOn(match repr {
-            DependsOnRepr::Empty => BTreeMap::new(),
-            DependsOnRepr::List(names) => names
-                .into_iter()
-                .map(|name| (name, Dependency::default()))
-                .collect(),
-            DependsOnRepr::Map(map) => map,
-        })
+impl<'de> Deserialize<'de> for DependsOn {
+    /// The list or the mapping form, by a visitor rather than an untagged
+    /// enum, so that an error inside an entry (an unknown condition) is
+    /// reported at its own key and line, not as "neither form".
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Forms;
+        impl<'de> serde::de::Visitor<'de> for Forms {
+            type Value = DependsOn;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "a list of service names, or a mapping of service names to `{condition: ...}`",
+                )
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<DependsOn, E> {
+                Ok(DependsOn::default())
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<DependsOn, A::Error> {
+                let mut map = BTreeMap::new();
+                while let Some(name) = seq.next_element::<String>()? {
+                    map.insert(name, Dependency::default());
+                }
+                Ok(DependsOn(map))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut entries: A,
+            ) -> Result<DependsOn, A::Error> {
+                let mut map = BTreeMap::new();
+                while let Some((name, dependency)) = entries.next_entry::<String, Dependency>()? {
+                    map.insert(name, dependency);
+                }
+                Ok(DependsOn(map))
+            }
+        }
+        d.deserialize_any(Forms)
     }
 }
 
 /// The long form of one `depends_on` entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dependency {
-    /// `service_started`, `service_healthy` or `service_completed_successfully`;
-    /// validation checks the value so the error carries a line.
-    #[serde(default = "service_started")]
-    pub condition: String,
+    #[serde(default)]
+    pub condition: Condition,
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub required: bool,
     #[serde(default, skip_serializing_if = "is_false")]
@@ -574,18 +587,86 @@ pub struct Dependency {
     pub extensions: Extensions,
 }
 
-fn service_started() -> String {
-    "service_started".to_owned()
-}
-
 impl Default for Dependency {
     fn default() -> Self {
         Dependency {
-            condition: service_started(),
+            condition: Condition::default(),
             required: true,
             restart: false,
             extensions: Extensions::new(),
         }
+    }
+}
+
+/// What a dependency must reach before its dependent starts. Read from
+/// Compose's words; any other word is an error at its line, never a default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Condition {
+    /// `service_started`: the container runs (the list form's meaning).
+    #[default]
+    Started,
+    /// `service_healthy`: its health check passes.
+    Healthy,
+    /// `service_completed_successfully`: it ran to the end with status 0.
+    CompletedSuccessfully,
+}
+
+impl Condition {
+    /// Every condition, in Compose's order.
+    pub const ALL: [Condition; 3] = [
+        Condition::Started,
+        Condition::Healthy,
+        Condition::CompletedSuccessfully,
+    ];
+
+    /// The word `compose.yaml` writes.
+    pub fn as_compose(self) -> &'static str {
+        match self {
+            Condition::Started => "service_started",
+            Condition::Healthy => "service_healthy",
+            Condition::CompletedSuccessfully => "service_completed_successfully",
+        }
+    }
+}
+
+/// How messages name the state a dependency waits for ("db is healthy").
+impl std::fmt::Display for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Condition::Started => "started",
+            Condition::Healthy => "healthy",
+            Condition::CompletedSuccessfully => "completed successfully",
+        })
+    }
+}
+
+impl std::str::FromStr for Condition {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        Condition::ALL
+            .into_iter()
+            .find(|c| c.as_compose() == text)
+            .ok_or_else(|| {
+                let words: Vec<&str> = Condition::ALL.iter().map(|c| c.as_compose()).collect();
+                format!(
+                    "`{text}` is not a dependency condition; use one of: {}",
+                    words.join(", ")
+                )
+            })
+    }
+}
+
+impl Serialize for Condition {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_compose())
+    }
+}
+
+impl<'de> Deserialize<'de> for Condition {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 

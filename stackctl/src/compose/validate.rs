@@ -146,11 +146,6 @@ const SERVICE_SECRET_KEYS: &[&str] = &["source", "target"];
 const TOP_VOLUME_KEYS: &[&str] = &["driver", "driver_opts", "external", "name", "labels"];
 const TOP_NETWORK_KEYS: &[&str] = &["driver", "external", "internal", "name"];
 const TOP_SECRET_KEYS: &[&str] = &["file", "environment"];
-const CONDITIONS: &[&str] = &[
-    "service_started",
-    "service_healthy",
-    "service_completed_successfully",
-];
 
 /// Runs every check on a file that deserialized.
 pub(super) fn validate(file: &ComposeFile) -> Validated {
@@ -451,13 +446,6 @@ fn check_service(
                 fix: format!("remove `{dep}` from its own `depends_on`"),
             });
         }
-        if !CONDITIONS.contains(&dependency.condition.as_str()) {
-            findings.push(Finding {
-                path: dpath.key("condition"),
-                problem: format!("`{}` is not a dependency condition", dependency.condition),
-                fix: format!("use one of: {}", CONDITIONS.join(", ")),
-            });
-        }
     }
     if let Some(logging) = &service.logging {
         let lpath = path.key("logging");
@@ -474,7 +462,7 @@ fn check_service(
         {
             findings.push(Finding {
                 path: lpath.key("options").key("max-size"),
-                problem: problem.replace("; ", "\n"),
+                problem: problem.problem,
                 fix: "write a size such as `10m`".to_owned(),
             });
         }
@@ -586,7 +574,7 @@ fn check_tmpfs(findings: &mut Vec<Finding>, entry: &str, path: &KeyPath) {
         {
             findings.push(Finding {
                 path: path.clone(),
-                problem: problem.split("; ").next().unwrap_or_default().to_owned(),
+                problem: problem.problem,
                 fix: "write the tmpfs size like `size=64m`".to_owned(),
             });
         }

@@ -17,38 +17,33 @@ pub fn binary_path_in_image(bin: &str) -> String {
 }
 
 /// The cargo to run: the one that runs us under `cargo run`, else `cargo`.
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
 /// The workspace's binary targets, by name.
 pub fn workspace_binaries(workspace: &Path) -> anyhow::Result<Vec<String>> {
-    let output = cargo()
-        .args(["metadata", "--no-deps", "--format-version", "1"])
+    let mut command = cargo_metadata::MetadataCommand::new();
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        command.cargo_path(cargo);
+    }
+    let metadata = command
         .current_dir(workspace)
-        .stderr(Stdio::inherit())
-        .output()
-        .context("cannot run `cargo metadata`; is Rust installed (https://rustup.rs)?")?;
-    if !output.status.success() {
-        bail!(
-            "`cargo metadata` failed in {}; is it a Cargo workspace?",
-            workspace.display()
-        );
-    }
-    let metadata: serde_json::Value =
-        serde_json::from_slice(&output.stdout).context("cannot read `cargo metadata` output")?;
-    let mut bins = Vec::new();
-    for package in metadata["packages"].as_array().into_iter().flatten() {
-        for target in package["targets"].as_array().into_iter().flatten() {
-            let is_bin = target["kind"]
-                .as_array()
-                .is_some_and(|k| k.iter().any(|k| k == "bin"));
-            if is_bin && let Some(name) = target["name"].as_str() {
-                bins.push(name.to_owned());
-            }
-        }
-    }
-    Ok(bins)
+        .no_deps()
+        .exec()
+        .with_context(|| {
+            format!(
+                "`cargo metadata` failed in {}; is Rust installed (https://rustup.rs), and is it a Cargo workspace?",
+                workspace.display()
+            )
+        })?;
+    Ok(metadata
+        .packages
+        .iter()
+        .flat_map(|package| &package.targets)
+        .filter(|target| target.is_bin())
+        .map(|target| target.name.clone())
+        .collect())
 }
 
 /// Compiles `bin` in release mode and returns the path of the executable.
@@ -70,11 +65,14 @@ pub fn compile(workspace: &Path, bin: &str) -> anyhow::Result<PathBuf> {
     if !output.status.success() {
         bail!("`cargo build --release --bin {bin}` failed (its errors are above)");
     }
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == bin)
-        .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
+    cargo_metadata::Message::parse_stream(output.stdout.as_slice())
+        .filter_map(Result::ok)
+        .find_map(|message| match message {
+            cargo_metadata::Message::CompilerArtifact(artifact) if artifact.target.name == bin => {
+                artifact.executable.map(PathBuf::from)
+            }
+            _ => None,
+        })
         .with_context(|| format!("`cargo build` reported no executable for `{bin}`"))
 }
 

@@ -7,7 +7,6 @@
 //! configuration and image did not change is left alone.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -19,8 +18,9 @@ use bollard::query_parameters::{
 use serde::Serialize;
 use tokio::sync::watch;
 
-use super::wait::{self, Condition, Status};
+use super::wait::{self, Status};
 use super::{CONFIG_HASH_LABEL, Existing, config_hash, containers};
+use crate::compose::Condition;
 use crate::compose::Project;
 use crate::compose::extension::Endpoint;
 use crate::container::{PROJECT_LABEL, container_config, container_name, volume_name};
@@ -216,7 +216,6 @@ async fn check_ports_free(
     existing: &[Existing],
 ) -> anyhow::Result<()> {
     let listening = listeners::listening();
-    let text = std::fs::read_to_string(&project.file).unwrap_or_default();
     let mut taken = Vec::new();
     let mut moves = Vec::new();
     for name in order {
@@ -256,7 +255,7 @@ async fn check_ports_free(
             if holders.is_empty() || moves.iter().any(|(_, busy, _)| *busy == port) {
                 continue;
             }
-            let variable = port_variable(&text, port, &|key| std::env::var(key).ok());
+            let variable = project.port_variable(port).map(str::to_owned);
             let free = listeners::free_port_near(endpoint.addr.ip(), port, &listening);
             if let (Some(variable), Some(free)) = (variable, free) {
                 moves.push((variable, port, free));
@@ -277,23 +276,6 @@ async fn check_ports_free(
 async fn holder_project(docker: &Docker, id: &str) -> Option<String> {
     let inspected = docker.inspect_container(id, None).await.ok()?;
     inspected.config?.labels?.get(PROJECT_LABEL).cloned()
-}
-
-/// The variable of a compose text (`${NAME}` or `${NAME:-DEFAULT}`, named
-/// `..._PORT`) whose value, from `env` or its default, is `port`.
-fn port_variable(text: &str, port: u16, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
-    let port = port.to_string();
-    text.split("${").skip(1).find_map(|rest| {
-        let inside = rest.split('}').next()?;
-        let name = inside.split([':', '-', '?']).next()?;
-        // `${NAME:-DEFAULT}` or `${NAME-DEFAULT}`.
-        let default = inside.split_once('-').map(|(_, default)| default);
-        if !name.ends_with("_PORT") {
-            return None;
-        }
-        let value = env(name).or_else(|| default.map(str::to_owned))?;
-        (value == port).then(|| name.to_owned())
-    })
 }
 
 /// The fix for taken ports: each `(variable, busy port, free port)` moved
@@ -451,7 +433,7 @@ async fn bring_up(
     let awaited_exits: BTreeSet<&String> = order
         .iter()
         .flat_map(|name| project.model.services[name.as_str()].depends_on.0.iter())
-        .filter(|(_, d)| Condition::parse(&d.condition) == Condition::Completed)
+        .filter(|(_, d)| d.condition == Condition::CompletedSuccessfully)
         .map(|(dep, _)| dep)
         .collect();
     let mut tasks = Vec::new();
@@ -461,13 +443,7 @@ async fn bring_up(
             .depends_on
             .0
             .iter()
-            .filter_map(|(dep, d)| {
-                Some((
-                    dep.clone(),
-                    Condition::parse(&d.condition),
-                    receivers.get(dep)?.clone(),
-                ))
-            })
+            .filter_map(|(dep, d)| Some((dep.clone(), d.condition, receivers.get(dep)?.clone())))
             .collect();
         let job = Job {
             docker: docker.clone(),
@@ -501,21 +477,56 @@ async fn bring_up(
         match handle.await {
             Ok(Ok(report)) => reports.push(report),
             Ok(Err(failure)) => failures.push(failure),
-            Err(err) => failures.push(Arc::new(format!(
-                "service `{name}`: its task failed: {err}"
-            ))),
+            Err(err) => failures.push(ServiceFailure::Task {
+                service: name,
+                message: err.to_string(),
+            }),
         }
     }
     if !failures.is_empty() {
         // A dependent's failure only repeats its dependency's; show the causes first.
-        let mut messages: Vec<String> = failures.iter().map(|f| f.to_string()).collect();
-        messages.sort_by_key(|m| m.contains("did not start because"));
+        failures.sort_by_key(ServiceFailure::is_consequence);
+        let messages: Vec<String> = failures.iter().map(ToString::to_string).collect();
         bail!(
             "{}\n  fix: `stackctl logs SERVICE` shows more; what did start is left running for inspection (`stackctl down` stops it)",
             messages.join("\n")
         );
     }
     Ok(reports)
+}
+
+/// Why one service did not come up. The printed messages are the ones users
+/// know; the variants let `up` order them (causes before consequences).
+#[derive(Debug, thiserror::Error)]
+enum ServiceFailure {
+    /// A dependency never reached its condition, so this service was not
+    /// started: a consequence of the dependency's own failure.
+    #[error("service `{service}` did not start because {why}")]
+    DependencyNotMet { service: String, why: String },
+    /// Started, but it exited, turned unhealthy or ran out of time; `details`
+    /// are its last log lines and health-check output.
+    #[error("service `{service}` failed: {why}\n{details}")]
+    DidNotComeUp {
+        service: String,
+        why: String,
+        details: String,
+    },
+    /// The engine refused to create, start, stop or inspect its container.
+    #[error("service `{service}`: the engine refused: {source}")]
+    Engine {
+        service: String,
+        source: bollard::errors::Error,
+    },
+    /// Its task ended without an answer (a panic).
+    #[error("service `{service}`: its task failed: {message}")]
+    Task { service: String, message: String },
+}
+
+impl ServiceFailure {
+    /// True for failures that only follow from another service's.
+    fn is_consequence(&self) -> bool {
+        matches!(self, ServiceFailure::DependencyNotMet { .. })
+    }
 }
 
 /// Bringing up one service.
@@ -546,24 +557,30 @@ fn summary(report: &ServiceReport) -> String {
 }
 
 impl Job {
-    async fn run(mut self, task: crate::progress::Task) -> Result<ServiceReport, Arc<String>> {
+    async fn run(mut self, task: crate::progress::Task) -> Result<ServiceReport, ServiceFailure> {
         match self.steps(&task).await {
             Ok(report) => {
                 task.finish(&summary(&report));
                 Ok(report)
             }
-            Err(message) => {
+            Err(failure) => {
+                let message = failure.to_string();
                 task.fail(message.lines().next().unwrap_or_default());
-                let _ = self.status.send(Status::Failed(message.clone()));
-                Err(Arc::new(message))
+                let _ = self.status.send(Status::Failed(message));
+                Err(failure)
             }
         }
     }
 
-    async fn steps(&mut self, task: &crate::progress::Task) -> Result<ServiceReport, String> {
+    async fn steps(
+        &mut self,
+        task: &crate::progress::Task,
+    ) -> Result<ServiceReport, ServiceFailure> {
         let service = self.service.clone();
-        let engine =
-            |err: bollard::errors::Error| format!("service `{service}`: the engine refused: {err}");
+        let engine = |source: bollard::errors::Error| ServiceFailure::Engine {
+            service: service.clone(),
+            source,
+        };
         // A new container can be made while its dependencies come up; only
         // starting it waits for them.
         if self.action == Action::Created {
@@ -595,7 +612,7 @@ impl Job {
                     Status::Failed(_) => format!("`{dependency}` failed"),
                     other => format!("`{dependency}` was not {condition} ({other:?})"),
                 };
-                return Err(format!("service `{service}` did not start because {why}"));
+                return Err(ServiceFailure::DependencyNotMet { service, why });
             }
         }
 
@@ -669,7 +686,11 @@ impl Job {
                     _ => "did not come up".to_owned(),
                 };
                 let details = wait::diagnostics(&self.docker, &self.container).await;
-                return Err(format!("service `{service}` failed: {why}\n{details}"));
+                return Err(ServiceFailure::DidNotComeUp {
+                    service,
+                    why,
+                    details,
+                });
             }
         }
         let inspected = self
@@ -718,7 +739,29 @@ pub fn describe_endpoint(endpoint: &Endpoint) -> String {
 mod tests {
     use super::*;
 
-    const TEXT: &str = "API_BIND: \"0.0.0.0:${SHOP_API_PORT:-3000}\"\nlisten: [\"mysql://127.0.0.1:${SHOP_DB_PORT:-3306}\"]\nX: ${SHOP_SECRETS_DIR:-./s}";
+    const TEXT: &str = "services:\n  api:\n    image: x\n    environment:\n      API_BIND: \"0.0.0.0:${SHOP_API_PORT:-3000}\"\n      DB: \"127.0.0.1:${SHOP_DB_PORT:-3306}\"\n      X: ${SHOP_SECRETS_DIR:-./s}\n";
+
+    #[test]
+    fn causes_are_listed_before_the_failures_they_cause() {
+        let mut failures = [
+            ServiceFailure::DependencyNotMet {
+                service: "api".into(),
+                why: "`db` failed".into(),
+            },
+            ServiceFailure::DidNotComeUp {
+                service: "db".into(),
+                why: "exited with code 1".into(),
+                details: String::new(),
+            },
+        ];
+        failures.sort_by_key(ServiceFailure::is_consequence);
+        let messages: Vec<String> = failures.iter().map(ToString::to_string).collect();
+        assert!(messages[0].starts_with("service `db` failed: exited with code 1"));
+        assert_eq!(
+            messages[1],
+            "service `api` did not start because `db` failed"
+        );
+    }
 
     #[test]
     fn a_service_summary_has_one_pair_of_parentheses_at_most() {
@@ -737,23 +780,20 @@ mod tests {
         assert_eq!(summary(&report), "unchanged, running");
     }
 
+    fn project(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Project {
+        Project::parse_with(text, std::path::Path::new("compose.yaml"), env).unwrap()
+    }
+
     #[test]
     fn the_variable_of_a_port_is_found_by_its_value() {
         let none = |_: &str| None;
-        assert_eq!(
-            port_variable(TEXT, 3306, &none).as_deref(),
-            Some("SHOP_DB_PORT")
-        );
-        assert_eq!(
-            port_variable(TEXT, 3000, &none).as_deref(),
-            Some("SHOP_API_PORT")
-        );
+        let p = project(TEXT, &none);
+        assert_eq!(p.port_variable(3306), Some("SHOP_DB_PORT"));
+        assert_eq!(p.port_variable(3000), Some("SHOP_API_PORT"));
         let api_moved = |key: &str| (key == "SHOP_API_PORT").then(|| "13000".to_owned());
-        assert_eq!(
-            port_variable(TEXT, 13000, &api_moved).as_deref(),
-            Some("SHOP_API_PORT")
-        );
-        assert_eq!(port_variable(TEXT, 3000, &api_moved), None);
+        let p = project(TEXT, &api_moved);
+        assert_eq!(p.port_variable(13000), Some("SHOP_API_PORT"));
+        assert_eq!(p.port_variable(3000), None);
     }
 
     #[test]
@@ -761,7 +801,10 @@ mod tests {
         let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let busy = held.local_addr().unwrap().port();
         let text = TEXT.replace("3000", &busy.to_string());
-        let variable = port_variable(&text, busy, &|_| None).unwrap();
+        let variable = project(&text, &|_| None)
+            .port_variable(busy)
+            .unwrap()
+            .to_owned();
         let free =
             listeners::free_port_near("127.0.0.1".parse().unwrap(), busy, &listeners::listening())
                 .unwrap();

@@ -9,35 +9,8 @@ use bollard::models::HealthStatusEnum;
 use bollard::query_parameters::LogsOptionsBuilder;
 use futures_util::StreamExt as _;
 
+use crate::compose::Condition;
 use crate::progress::Task;
-
-/// What a dependent waits for (Compose's `depends_on` conditions).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Condition {
-    Started,
-    Healthy,
-    Completed,
-}
-
-impl Condition {
-    pub(super) fn parse(text: &str) -> Condition {
-        match text {
-            "service_healthy" => Condition::Healthy,
-            "service_completed_successfully" => Condition::Completed,
-            _ => Condition::Started,
-        }
-    }
-}
-
-impl std::fmt::Display for Condition {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Condition::Started => "started",
-            Condition::Healthy => "healthy",
-            Condition::Completed => "completed successfully",
-        })
-    }
-}
 
 /// Where a container stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,8 +41,8 @@ impl Status {
                 Condition::Healthy,
             ) => Some(false),
             (Status::Running { .. }, _) => None,
-            (Status::Healthy, Condition::Completed) => None,
-            (Status::Exited(code), Condition::Completed) => Some(*code == 0),
+            (Status::Healthy, Condition::CompletedSuccessfully) => None,
+            (Status::Exited(code), Condition::CompletedSuccessfully) => Some(*code == 0),
             // It did start; Compose asks no more of `service_started`.
             (Status::Exited(_), Condition::Started) => Some(true),
             (Status::Exited(_), Condition::Healthy) => Some(false),
@@ -252,11 +225,11 @@ mod tests {
             "never healthy without a check"
         );
         assert_eq!(
-            Status::Exited(0).satisfies(Condition::Completed),
+            Status::Exited(0).satisfies(Condition::CompletedSuccessfully),
             Some(true)
         );
         assert_eq!(
-            Status::Exited(1).satisfies(Condition::Completed),
+            Status::Exited(1).satisfies(Condition::CompletedSuccessfully),
             Some(false)
         );
         assert_eq!(

@@ -289,7 +289,10 @@ fn every_short_form_round_trips_through_config() {
         web.healthcheck.as_ref().unwrap().test.as_ref().unwrap()[0],
         "CMD-SHELL"
     );
-    assert_eq!(web.depends_on.0["db"].condition, "service_started");
+    assert_eq!(
+        web.depends_on.0["db"].condition,
+        stackctl::compose::Condition::Started
+    );
     assert_eq!(
         web.restart.unwrap().to_string(),
         "on-failure:3",

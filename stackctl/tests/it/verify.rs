@@ -5,7 +5,25 @@
 
 use std::process::Command;
 
+use std::time::Duration;
+
 use stackctl::testbed::{free_port, stack_compose_file};
+use stackctl::verify::uid::{Attempt, connect_as};
+
+#[test]
+fn connections_as_another_uid_are_made_by_stackctl_running_as_that_uid() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let open = listener.local_addr().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let timeout = Duration::from_secs(3);
+    assert_eq!(connect_as(65534, 65534, open, timeout), Attempt::Connected);
+    assert_eq!(connect_as(65534, 65534, closed, timeout), Attempt::Refused);
+    // That the socket is the uid's own, so the firewall polices it, is
+    // `up`'s firewall test (up::the_firewall_lets_each_uid_reach_only_its_allowlist).
+}
 
 #[test]
 fn verify_exits_non_zero_and_says_why_when_the_stack_is_not_running() {
