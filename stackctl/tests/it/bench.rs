@@ -27,6 +27,26 @@ fn bench(project: &str, args: &[&str]) -> Command {
     command
 }
 
+/// A bench process that is interrupted (SIGINT, so it cleans up) if the
+/// test ends before it: a failing test never leaves a bench running.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = Command::new("kill")
+                .args(["-INT", &self.0.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while matches!(self.0.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// What the benches run with `-p project` left on the engine: containers
 /// and networks labelled with a session `PROJECT-bench-PID`.
 async fn leftovers(project: &str) -> Vec<String> {
@@ -264,25 +284,29 @@ async fn a_small_run_measures_or_skips_every_path_and_leaves_nothing_behind() {
 #[tokio::test]
 async fn ctrl_c_in_the_middle_of_a_run_removes_everything_it_made() {
     let project = format!("stackctl-test-bench-int-{}", std::process::id());
-    let mut child = bench(
-        &project,
-        &[
-            "--paths",
-            "host,macvlan,overlay,haproxy",
-            "--rounds",
-            "50",
-            "--round-trips",
-            "20000",
-            "--seconds",
-            "2",
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    // Wait until the measurements run: every server is up by then.
-    let stderr = child.stderr.take().unwrap();
+    let mut child = Running(
+        bench(
+            &project,
+            &[
+                "--paths",
+                "host,macvlan,overlay,haproxy",
+                "--rounds",
+                "50",
+                "--round-trips",
+                "20000",
+                "--seconds",
+                "2",
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap(),
+    );
+    // Wait until the measurements run: every server is up by then. On a
+    // machine where others build images, the bench waits for the build
+    // lock first.
+    let stderr = child.0.stderr.take().unwrap();
     let (lines_tx, lines_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -293,7 +317,7 @@ async fn ctrl_c_in_the_middle_of_a_run_removes_everything_it_made() {
         }
     });
     let mut said = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(900);
+    let deadline = Instant::now() + Duration::from_secs(1800);
     loop {
         let line = lines_rx
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
@@ -309,13 +333,13 @@ async fn ctrl_c_in_the_middle_of_a_run_removes_everything_it_made() {
         "the containers run while it measures"
     );
     let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", &child.0.id().to_string()])
         .status()
         .unwrap();
     assert!(sent.success());
     let deadline = Instant::now() + Duration::from_secs(180);
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = child.0.try_wait().unwrap() {
             break status;
         }
         assert!(
@@ -333,7 +357,7 @@ async fn ctrl_c_in_the_middle_of_a_run_removes_everything_it_made() {
         "it said it was interrupted and cleaned up: {said:?}"
     );
     assert_eq!(leftovers(&project).await, Vec::<String>::new());
-    assert_eq!(kernel_leftovers(child.id()), Vec::<String>::new());
+    assert_eq!(kernel_leftovers(child.0.id()), Vec::<String>::new());
     swarm_left(said.iter().any(|l| l.contains("made a single-node swarm"))).await;
 }
 
