@@ -16,7 +16,7 @@ use hdrhistogram::Histogram;
 use http_body_util::{BodyExt as _, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Makes request number `n` of a connection; `connection` tells connections apart.
 pub type RequestFactory = Arc<dyn Fn(usize, u64) -> Request<Full<Bytes>> + Send + Sync>;
@@ -31,8 +31,9 @@ pub struct Load {
     pub request: RequestFactory,
 }
 
-/// The outcome of one run.
-#[derive(Debug, Clone, Serialize)]
+/// The outcome of one run (also read back from JSON when a client in a
+/// container ran it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     /// Answers counted (after the warm-up).
     pub requests: u64,

@@ -19,6 +19,8 @@
 //! gives the lowest, most honest latency. Connections are capped at
 //! [`MAX_CONNECTIONS`]; each one ends after [`IDLE_TIMEOUT`] without traffic.
 
+pub mod client;
+
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;

@@ -215,21 +215,35 @@ pub enum Command {
     },
     /// Measure host networking against the bridge and a plain process.
     ///
-    /// Runs a small probe server (1-byte echo, sink, source) and the real API
-    /// four ways: as a plain process (native), in a container on the host
-    /// network (host), in a container on the default bridge reached through a
-    /// port published on 127.0.0.1 (bridge-proxy: Docker's userland proxy),
-    /// and that same container at its bridge address (bridge-ip). Measures
-    /// 1-byte TCP round trips (HdrHistogram: p50, p90, p99, p99.9, mean),
-    /// HTTP GET /healthz on the API (requests/s and latency) and bulk TCP
-    /// transfer (Gbit/s, one stream and several, upload and download). Each
-    /// round measures every path in the same order; the table gives medians
-    /// over the rounds, their spread and the ratio to native, beside the
-    /// seed's figures. Traffic goes only to loopback and to the bench's own
-    /// containers. Everything it starts is removed at the end, also on
-    /// Ctrl-C. Progress goes to stderr, the result to stdout. Builds the
-    /// images it needs first (cached); a full run takes about five minutes,
-    /// `--quick` under one.
+    /// Measures host networking beside the physical limit, the bridge and
+    /// the alternatives the guide lists: a small probe server (1-byte echo,
+    /// sink, source) and the real API, each reached as a plain process
+    /// (native), on the host network (host), on the default bridge through
+    /// a port published on 127.0.0.1 (bridge-proxy) and at the container's
+    /// address (bridge-ip), through a published port that iptables DNAT
+    /// serves instead of the userland proxy (published-dnat), on macvlan and
+    /// ipvlan L2 networks on a parent link the bench makes (from a LAN
+    /// namespace on that parent), on an overlay network of a single-node
+    /// swarm, through HAProxy (haproxy), through an OpenSSH tunnel
+    /// (ssh-tunnel) and from inside the server's own network namespace
+    /// (shared-netns); each from the host and, where it applies, from a
+    /// client container (service to service). Measures 1-byte TCP round
+    /// trips (p50, p90, p99, p99.9, mean), HTTP GET /healthz on the API
+    /// (requests/s and latency) and bulk TCP transfer (Gbit/s). Client and
+    /// servers are pinned to separate CPUs where the machine allows; every
+    /// round measures the routes in a new random order; each route's ratio
+    /// to native comes with a 95% bootstrap interval over the rounds and a
+    /// verdict (faster, slower, or no difference the run can resolve),
+    /// beside the guide's table (host vs bridge). An isolation matrix,
+    /// measured on the running servers, says for each path whether a LAN
+    /// client reaches it, whether another container reaches it over
+    /// localhost, whether it holds a host port, and what `audit --live`
+    /// says. A path that cannot run here is skipped with the reason.
+    /// Traffic goes only to loopback, the bench's own containers and the
+    /// namespaces and links it makes. Everything it makes is removed at the
+    /// end, also on Ctrl-C. Progress goes to stderr, the result to stdout.
+    /// Builds the images it needs first (cached); a full run of every path
+    /// takes about twenty minutes, `--quick` a few.
     Bench(BenchArgs),
     /// Export the stack to an orchestrator, with a fidelity report.
     ///
@@ -450,18 +464,28 @@ pub enum AgentCommand {
 /// The options of `stackctl bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// A short run: 3 rounds, 20,000 round trips, sub-second loads.
+    /// A short run: 3 rounds, 5,000 round trips, sub-second loads.
     #[arg(long)]
     pub quick: bool,
-    /// Rounds (default: 5, or 3 with --quick).
+    /// The paths to measure, comma-separated (default: all): native, host,
+    /// bridge-proxy, bridge-ip, published-dnat, macvlan, ipvlan-l2,
+    /// overlay, haproxy, ssh-tunnel, shared-netns. Native is always
+    /// measured: every ratio is to it.
+    #[arg(long, value_delimiter = ',', value_parser = parse_path)]
+    pub paths: Vec<crate::bench::paths::Path>,
+    /// The seed of the random order of the routes in each round (the same
+    /// seed gives the same orders).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Rounds (default: 15, or 3 with --quick).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=50))]
     pub rounds: Option<u64>,
-    /// Recorded 1-byte round trips per path per round (default: 50,000,
-    /// or 20,000 with --quick); fewer give unsteady high percentiles.
+    /// Recorded 1-byte round trips per route per round (default: 10,000,
+    /// or 5,000 with --quick); fewer give unsteady high percentiles.
     #[arg(long, value_parser = clap::value_parser!(u64).range(100..=10_000_000))]
     pub round_trips: Option<u64>,
     /// Measured seconds of each HTTP load and each bulk transfer
-    /// (default: 3 and 2, or 0.75 and 0.4 with --quick).
+    /// (default: 1 and 0.5, or 0.3 and 0.2 with --quick).
     #[arg(long)]
     pub seconds: Option<f64>,
     /// HTTP keep-alive connections.
@@ -481,6 +505,17 @@ pub struct BenchArgs {
     /// Also write the result as an SVG chart to this file.
     #[arg(long, value_name = "PATH")]
     pub svg: Option<PathBuf>,
+}
+
+/// A `--paths` entry: a path's name, or an error listing the names.
+fn parse_path(name: &str) -> Result<crate::bench::paths::Path, String> {
+    use crate::bench::paths::Path;
+    Path::from_name(name.trim()).ok_or_else(|| {
+        format!(
+            "no path `{name}`; the paths are {}",
+            Path::ALL.map(Path::name).join(", ")
+        )
+    })
 }
 
 /// Output formats of `config`.

@@ -94,6 +94,45 @@ impl MachineLock {
         purpose: &str,
         timeout: Duration,
     ) -> anyhow::Result<MachineLock> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(lock) =
+                MachineLock::try_acquire(name, purpose, Instant::now() >= deadline, timeout)?
+            {
+                return Ok(lock);
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// [`MachineLock::acquire_blocking`] for async callers. `try_lock` never
+    /// blocks, so it is polled from the task itself: a caller that is
+    /// cancelled (Ctrl-C) stops waiting at once, instead of leaving a
+    /// blocking thread behind that holds up the runtime's shutdown.
+    pub async fn acquire(
+        name: &'static str,
+        purpose: &'static str,
+        timeout: Duration,
+    ) -> anyhow::Result<MachineLock> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(lock) =
+                MachineLock::try_acquire(name, purpose, Instant::now() >= deadline, timeout)?
+            {
+                return Ok(lock);
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// One attempt: the lock, or `None` while another process holds it
+    /// (an error naming the holder once `expired`).
+    fn try_acquire(
+        name: &str,
+        purpose: &str,
+        expired: bool,
+        timeout: Duration,
+    ) -> anyhow::Result<Option<MachineLock>> {
         let path = runtime_dir()?.join(format!("{name}.lock"));
         let mut file = OpenOptions::new()
             .create(true)
@@ -102,45 +141,32 @@ impl MachineLock {
             .write(true)
             .open(&path)
             .with_context(|| format!("cannot open the {purpose} lock {}", path.display()))?;
-        let deadline = Instant::now() + timeout;
-        loop {
-            match file.try_lock() {
-                Ok(()) => break,
-                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    bail!(
-                        "another stackctl process ({}) has held the {purpose} lock {} for more than {} s; wait for it \
-                         to finish, or stop it, and run the command again",
-                        holder(&mut file),
-                        path.display(),
-                        timeout.as_secs()
-                    );
-                }
-                Err(std::fs::TryLockError::Error(err)) => {
-                    return Err(err).with_context(|| format!("cannot lock {}", path.display()));
-                }
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) if !expired => return Ok(None),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                bail!(
+                    "another stackctl process ({}) has held the {purpose} lock {} for more than {} s; wait for it \
+                     to finish, or stop it, and run the command again",
+                    holder(&mut file),
+                    path.display(),
+                    timeout.as_secs()
+                );
+            }
+            Err(std::fs::TryLockError::Error(err)) => {
+                return Err(err).with_context(|| format!("cannot lock {}", path.display()));
             }
         }
         // Who holds it, for the message another process may print.
         file.set_len(0)?;
         file.rewind()?;
         write!(file, "{}", std::process::id())?;
-        Ok(MachineLock { _file: file })
-    }
-
-    /// [`MachineLock::acquire_blocking`] on a blocking thread.
-    pub async fn acquire(
-        name: &'static str,
-        purpose: &'static str,
-        timeout: Duration,
-    ) -> anyhow::Result<MachineLock> {
-        tokio::task::spawn_blocking(move || MachineLock::acquire_blocking(name, purpose, timeout))
-            .await
-            .context("the lock's thread failed")?
+        Ok(Some(MachineLock { _file: file }))
     }
 }
+
+/// How often a waiter tries the lock again.
+const POLL: Duration = Duration::from_millis(100);
 
 /// "pid N" from the lock file, as its holder wrote it.
 fn holder(file: &mut File) -> String {

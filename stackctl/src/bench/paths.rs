@@ -1,57 +1,52 @@
-//! The four paths from the bench client to a server, and the servers behind
-//! them: the probe and the real API, each run
-//! 1. as a plain process on loopback (`native`, the physical limit),
-//! 2. in a container on the host network (`host`),
-//! 3. in a container on the default bridge, through a port published on
-//!    `127.0.0.1` (`bridge-proxy`: Docker's userland proxy when it is on),
-//! 4. in that same container, at its bridge address (`bridge-ip`: veth only).
+//! The paths from a client to a server that the bench compares, and where
+//! the client sits on each (a route is a path with a client placement):
 //!
-//! The bridge containers share one network namespace, a small pod owned by
-//! the bridge probe: the database and the API join it (`network_mode:
-//! container:…`), so the bridge API reaches its own database over loopback,
-//! exactly as the native and host APIs reach theirs on the host. The native
-//! and host APIs share one database on the host network. The bench's
-//! containers run the stack's images with the stack's hardening, but without
-//! its CPU quota, so that a path differs from native only by its network.
+//! 1. `native`: a plain process on loopback (the physical limit);
+//! 2. `host`: a container on the host network, over loopback;
+//! 3. `bridge-proxy`: a container on the default bridge, through a port
+//!    published on `127.0.0.1` (Docker's userland proxy when it is on);
+//! 4. `bridge-ip`: a container on the default bridge at its address (veth);
+//! 5. `published-dnat`: a port published on an address of a link the bench
+//!    made, which the engine forwards with iptables DNAT, not the proxy;
+//! 6. `macvlan` and 7. `ipvlan-l2`: a container with an address of its own on
+//!    a parent link the bench made, reached from a namespace on that parent
+//!    (a LAN host) or from another container on the network;
+//! 8. `overlay`: an attachable overlay network on a single-node swarm;
+//! 9. `haproxy`: HAProxy in front of a bridged container (a sidecar proxy);
+//! 10. `ssh-tunnel`: OpenSSH local forwarding into the server's pod;
+//! 11. `shared-netns`: a client container in the server's own network
+//!     namespace (`network_mode: service:…`, the Kubernetes pod), over its
+//!     loopback.
 //!
-//! Everything is labelled with the bench's project (`PROJECT_LABEL`) and
-//! [`BENCH_LABEL`], named after it, and removed by [`remove`].
+//! [`servers`](super::servers) starts what each path needs; this module only
+//! says what the paths and routes are. The bench's containers are labelled
+//! with the bench's session ([`BENCH_LABEL`]) and removed by [`remove`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::{IpAddr, SocketAddr};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, PortBinding};
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
-};
+use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
 use serde::Serialize;
 
-use crate::compose::Project;
-use crate::container::{PROJECT_LABEL, SERVICE_LABEL, container_config};
-use crate::image::{self, BuildOptions, binary};
-use crate::progress::Progress;
-
-/// Label on everything the bench starts (value: its project name).
+/// Label on everything the bench starts (value: its session name).
 pub const BENCH_LABEL: &str = "dev.shopdotcom.stackctl.bench";
-/// The probe's image.
-pub const PROBE_IMAGE: &str = "shopdotcom/probe:local";
 /// The probe's own non-root uid and gid (the services use 10001–10030).
 pub const PROBE_ID: u32 = 10040;
-/// Ports inside the bridge pod (its own namespace: no collisions there).
-const PROBE_PORT: u16 = 7777;
-const API_PORT: u16 = 3000;
-const DB_PORT: u16 = 3306;
-/// How long servers may take to become ready.
-const READY_TIMEOUT: Duration = Duration::from_secs(180);
-/// The API's log level in every copy: request logs would cost the API time
-/// that has nothing to do with the network.
-const API_LOG: &str = "warn";
 
-/// One way from the client to a server.
+/// The probe's image: `shopdotcom/probe`, tagged like the stack's images
+/// (`SHOP_IMAGE_TAG`, else `local`), so two checkouts on one engine do not
+/// retag each other's probe.
+pub fn probe_image() -> String {
+    let tag = std::env::var(crate::testbed::IMAGE_TAG_VARIABLE)
+        .ok()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "local".to_owned());
+    format!("shopdotcom/probe:{tag}")
+}
+
+/// One way from a client to a server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Path {
@@ -59,11 +54,30 @@ pub enum Path {
     Host,
     BridgeProxy,
     BridgeIp,
+    PublishedDnat,
+    Macvlan,
+    IpvlanL2,
+    Overlay,
+    Haproxy,
+    SshTunnel,
+    SharedNetns,
 }
 
 impl Path {
-    /// The paths in the order every round measures them.
-    pub const ALL: [Path; 4] = [Path::Native, Path::Host, Path::BridgeProxy, Path::BridgeIp];
+    /// Every path, in the order the tables list them.
+    pub const ALL: [Path; 11] = [
+        Path::Native,
+        Path::Host,
+        Path::BridgeProxy,
+        Path::BridgeIp,
+        Path::PublishedDnat,
+        Path::Macvlan,
+        Path::IpvlanL2,
+        Path::Overlay,
+        Path::Haproxy,
+        Path::SshTunnel,
+        Path::SharedNetns,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -71,422 +85,154 @@ impl Path {
             Path::Host => "host",
             Path::BridgeProxy => "bridge-proxy",
             Path::BridgeIp => "bridge-ip",
+            Path::PublishedDnat => "published-dnat",
+            Path::Macvlan => "macvlan",
+            Path::IpvlanL2 => "ipvlan-l2",
+            Path::Overlay => "overlay",
+            Path::Haproxy => "haproxy",
+            Path::SshTunnel => "ssh-tunnel",
+            Path::SharedNetns => "shared-netns",
         }
+    }
+
+    /// The path named `name`, as `--paths` spells it.
+    pub fn from_name(name: &str) -> Option<Path> {
+        Path::ALL.into_iter().find(|p| p.name() == name)
     }
 
     pub fn description(self) -> &'static str {
         match self {
             Path::Native => "plain process on loopback",
-            Path::Host => "container, host network, loopback",
-            Path::BridgeProxy => "container on the default bridge, published 127.0.0.1 port",
-            Path::BridgeIp => "the same container at its bridge address (veth, no proxy)",
-        }
-    }
-}
-
-/// Where the client reaches the servers on one path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Target {
-    pub probe: SocketAddr,
-    pub api: SocketAddr,
-}
-
-/// The running servers: their addresses per path, and the native processes
-/// (killed when this is dropped). Containers are removed by [`remove`].
-pub struct Servers {
-    pub targets: BTreeMap<Path, Target>,
-    /// Whether a `docker-proxy` process serves the published ports (`None`
-    /// when that cannot be told).
-    pub userland_proxy: Option<bool>,
-    processes: Vec<tokio::process::Child>,
-    _secrets: tempfile::TempDir,
-}
-
-/// Builds what is missing and starts every server on every path, under the
-/// project name `session`; returns once all of them answer.
-pub async fn start(
-    docker: &Docker,
-    stack: &Project,
-    session: &str,
-    progress: &Progress,
-) -> anyhow::Result<Servers> {
-    let built = image::build(
-        docker,
-        stack,
-        &["db".to_owned(), "api".to_owned()],
-        &BuildOptions::default(),
-        progress,
-    )
-    .await?;
-    let image_of = |service: &str| {
-        built
-            .iter()
-            .find(|b| b.service == service)
-            .map(|b| b.id.clone())
-            .with_context(|| format!("the `{service}` image was not built"))
-    };
-    let (db_image, api_image) = (image_of("db")?, image_of("api")?);
-    let probe_image = build_probe_image(docker, &stack.dir, progress).await?.id;
-    // Already compiled by the image builds: these only return the paths.
-    let api_bin = binary::compile(&stack.dir, "api")?;
-    let probe_bin = binary::compile(&stack.dir, "probe")?;
-
-    let free = crate::testbed::free_port;
-    let db_port = free()?;
-    let api_native = loopback(free()?);
-    let api_host = loopback(free()?);
-    let probe_native = loopback(free()?);
-    let probe_host = loopback(free()?);
-    let probe_published = loopback(free()?);
-    let api_published = loopback(free()?);
-
-    // The stack's own services, on the bench's ports and secrets.
-    let secrets = tempfile::tempdir()?;
-    let vars: HashMap<String, String> = [
-        ("SHOP_DB_PORT".to_owned(), db_port.to_string()),
-        ("SHOP_API_PORT".to_owned(), api_host.port().to_string()),
-        (
-            "SHOP_SECRETS_DIR".to_owned(),
-            secrets.path().display().to_string(),
-        ),
-    ]
-    .into();
-    let mut project = Project::load_with(&stack.file, &|name| vars.get(name).cloned())?;
-    project.rename(session);
-    crate::secrets::ensure(&project, &BTreeSet::from(["db".into(), "api".into()]))?;
-    // Where a stack's firewall polices the services' uids, the host API may
-    // reach the bench's database only with allowances of the bench's own.
-    if crate::firewall::check_available().is_ok() {
-        crate::firewall::install(&crate::firewall::plan(&project)?)?;
-    }
-
-    let name = |role: &str| format!("{session}-{role}-1");
-    let pod = name("probe-bridge");
-
-    progress.println("bench: starting the probe, database and API containers");
-    // The pod owner: the bridge probe, publishing the probe's and the API's ports.
-    let mut bridge_probe = probe_config(&probe_image, &format!("0.0.0.0:{PROBE_PORT}"), "bridge");
-    let host_config = bridge_probe.host_config.get_or_insert_default();
-    host_config.port_bindings = Some(
-        [(PROBE_PORT, probe_published), (API_PORT, api_published)]
-            .into_iter()
-            .map(|(port, published)| {
-                (
-                    format!("{port}/tcp"),
-                    Some(vec![PortBinding {
-                        host_ip: Some(published.ip().to_string()),
-                        host_port: Some(published.port().to_string()),
-                    }]),
-                )
-            })
-            .collect(),
-    );
-    bridge_probe.exposed_ports = Some(vec![format!("{PROBE_PORT}/tcp"), format!("{API_PORT}/tcp")]);
-    create_and_start(docker, session, "probe-bridge", &pod, bridge_probe).await?;
-    create_and_start(
-        docker,
-        session,
-        "probe-host",
-        &name("probe-host"),
-        probe_config(&probe_image, &probe_host.to_string(), "host"),
-    )
-    .await?;
-
-    let mut db_host = service_config(&project, "db", &db_image)?;
-    scratch_data_dir(&mut db_host);
-    create_and_start(docker, session, "db-host", &name("db-host"), db_host).await?;
-
-    let in_pod = format!("container:{pod}");
-    let mut db_bridge = service_config(&project, "db", &db_image)?;
-    scratch_data_dir(&mut db_bridge);
-    set_env(&mut db_bridge, "MARIADB_PORT", &DB_PORT.to_string());
-    db_bridge.host_config.get_or_insert_default().network_mode = Some(in_pod.clone());
-    create_and_start(docker, session, "db-bridge", &name("db-bridge"), db_bridge).await?;
-
-    let mut api_bridge = service_config(&project, "api", &api_image)?;
-    set_env(&mut api_bridge, "API_BIND", &format!("0.0.0.0:{API_PORT}"));
-    set_env(
-        &mut api_bridge,
-        "API_DATABASE_URL",
-        &format!("mysql://shop_api@127.0.0.1:{DB_PORT}/shop"),
-    );
-    api_bridge.host_config.get_or_insert_default().network_mode = Some(in_pod);
-    create_and_start(
-        docker,
-        session,
-        "api-bridge",
-        &name("api-bridge"),
-        api_bridge,
-    )
-    .await?;
-
-    let bridge_ip = bridge_address(docker, &pod).await?;
-    let mut servers = Servers {
-        targets: BTreeMap::from([
-            (
-                Path::Native,
-                Target {
-                    probe: probe_native,
-                    api: api_native,
-                },
-            ),
-            (
-                Path::Host,
-                Target {
-                    probe: probe_host,
-                    api: api_host,
-                },
-            ),
-            (
-                Path::BridgeProxy,
-                Target {
-                    probe: probe_published,
-                    api: api_published,
-                },
-            ),
-            (
-                Path::BridgeIp,
-                Target {
-                    probe: SocketAddr::new(bridge_ip, PROBE_PORT),
-                    api: SocketAddr::new(bridge_ip, API_PORT),
-                },
-            ),
-        ]),
-        userland_proxy: None,
-        processes: Vec::new(),
-        _secrets: secrets,
-    };
-
-    servers.processes.push(
-        tokio::process::Command::new(&probe_bin)
-            .args(["--bind", &probe_native.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("cannot start {}", probe_bin.display()))?,
-    );
-
-    let deadline = Instant::now() + READY_TIMEOUT;
-    progress.println("bench: waiting for the host database");
-    crate::stack::wait::until_healthy(docker, &name("db-host"), deadline).await?;
-    // The native API first, alone on the shared database while it creates
-    // and seeds the schema; then the host API on the same database.
-    let password_file = project.resolve(
-        project
-            .model
-            .secrets
-            .get("db_api_password")
-            .and_then(|s| s.file.as_deref())
-            .context("compose.yaml declares no file for secret db_api_password")?,
-    );
-    servers.processes.push(
-        tokio::process::Command::new(&api_bin)
-            .args(["--bind", &api_native.to_string()])
-            .arg("--database-url")
-            .arg(format!("mysql://shop_api@127.0.0.1:{db_port}/shop"))
-            .arg("--database-password-file")
-            .arg(&password_file)
-            .env("RUST_LOG", API_LOG)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("cannot start {}", api_bin.display()))?,
-    );
-    progress.println("bench: waiting for the native API");
-    wait_api(api_native, deadline, None).await?;
-    let mut api_host_config = service_config(&project, "api", &api_image)?;
-    // Loopback only: the bench reaches it there, and nothing else should.
-    set_env(&mut api_host_config, "API_BIND", &api_host.to_string());
-    create_and_start(
-        docker,
-        session,
-        "api-host",
-        &name("api-host"),
-        api_host_config,
-    )
-    .await?;
-
-    progress.println("bench: waiting for every server on every path");
-    for (path, target) in &servers.targets {
-        wait_probe(target.probe, deadline)
-            .await
-            .with_context(|| format!("the probe on the {} path", path.name()))?;
-        let container = match path {
-            Path::Native => None,
-            Path::Host => Some(name("api-host")),
-            Path::BridgeProxy | Path::BridgeIp => Some(name("api-bridge")),
-        };
-        wait_api(target.api, deadline, container.map(|c| (docker, c)))
-            .await
-            .with_context(|| format!("the API on the {} path", path.name()))?;
-    }
-    servers.userland_proxy = userland_proxy(probe_published.port());
-    Ok(servers)
-}
-
-/// The probe's shell-less image ([`PROBE_IMAGE`], running as [`PROBE_ID`]),
-/// built from the workspace at `workspace` or confirmed up to date.
-pub async fn build_probe_image(
-    docker: &Docker,
-    workspace: &std::path::Path,
-    progress: &Progress,
-) -> anyhow::Result<image::Built> {
-    let account = binary::Account {
-        name: "probe".into(),
-        uid: PROBE_ID,
-        gid: PROBE_ID,
-    };
-    image::build_binary_image(docker, workspace, "probe", &account, PROBE_IMAGE, progress).await
-}
-
-fn loopback(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
-
-/// The probe's container: hardened like the stack's services, without a
-/// memory limit (socket buffers are charged to it; native has none).
-fn probe_config(image: &str, bind: &str, network_mode: &str) -> ContainerCreateBody {
-    ContainerCreateBody {
-        image: Some(image.to_owned()),
-        user: Some(format!("{PROBE_ID}:{PROBE_ID}")),
-        cmd: Some(vec!["--bind".into(), bind.into()]),
-        host_config: Some(HostConfig {
-            network_mode: Some(network_mode.to_owned()),
-            cap_drop: Some(vec!["ALL".into()]),
-            security_opt: Some(vec!["no-new-privileges:true".into()]),
-            readonly_rootfs: Some(true),
-            pids_limit: Some(128),
-            ..HostConfig::default()
-        }),
-        ..ContainerCreateBody::default()
-    }
-}
-
-/// A service of the stack as `compose.yaml` configures it, minus the CPU
-/// quota (it would throttle the container where the native process runs
-/// free) and with quiet logs.
-fn service_config(
-    project: &Project,
-    service: &str,
-    image: &str,
-) -> anyhow::Result<ContainerCreateBody> {
-    let mut config = container_config(project, service, image, &|_| None)?;
-    let host = config.host_config.get_or_insert_default();
-    host.nano_cpus = None;
-    set_env(&mut config, "RUST_LOG", API_LOG);
-    Ok(config)
-}
-
-/// The database's data directory in an anonymous volume, removed with the
-/// container: the bench keeps no data.
-fn scratch_data_dir(config: &mut ContainerCreateBody) {
-    let host = config.host_config.get_or_insert_default();
-    let mounts = host.mounts.get_or_insert_default();
-    mounts.retain(|m| m.typ != Some(MountType::VOLUME));
-    mounts.push(Mount {
-        typ: Some(MountType::VOLUME),
-        target: Some("/var/lib/mysql".into()),
-        ..Mount::default()
-    });
-}
-
-/// Sets (or replaces) one environment variable of a container.
-fn set_env(config: &mut ContainerCreateBody, key: &str, value: &str) {
-    let env = config.env.get_or_insert_default();
-    env.retain(|entry| entry.split_once('=').map_or(entry.as_str(), |(k, _)| k) != key);
-    env.push(format!("{key}={value}"));
-}
-
-async fn create_and_start(
-    docker: &Docker,
-    session: &str,
-    role: &str,
-    name: &str,
-    mut config: ContainerCreateBody,
-) -> anyhow::Result<()> {
-    let labels = config.labels.get_or_insert_default();
-    labels.insert(PROJECT_LABEL.to_owned(), session.to_owned());
-    labels.insert(SERVICE_LABEL.to_owned(), role.to_owned());
-    labels.insert(BENCH_LABEL.to_owned(), session.to_owned());
-    let options = CreateContainerOptionsBuilder::default().name(name).build();
-    docker
-        .create_container(Some(options), config)
-        .await
-        .with_context(|| format!("cannot create container {name}"))?;
-    docker
-        .start_container(name, None)
-        .await
-        .with_context(|| format!("cannot start container {name}"))?;
-    Ok(())
-}
-
-async fn bridge_address(docker: &Docker, container: &str) -> anyhow::Result<IpAddr> {
-    let inspected = docker.inspect_container(container, None).await?;
-    let address = inspected
-        .network_settings
-        .and_then(|n| n.networks)
-        .and_then(|n| n.get("bridge").and_then(|b| b.ip_address.clone()))
-        .filter(|ip| !ip.is_empty())
-        .with_context(|| format!("{container} has no address on the default bridge"))?;
-    Ok(address.parse()?)
-}
-
-async fn wait_probe(target: SocketAddr, deadline: Instant) -> anyhow::Result<()> {
-    loop {
-        let answer = tokio::task::spawn_blocking(move || probe::check(target)).await?;
-        match answer {
-            Ok(_) => return Ok(()),
-            Err(why) if Instant::now() > deadline => bail!("no echo from {target}: {why}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-}
-
-async fn wait_api(
-    target: SocketAddr,
-    deadline: Instant,
-    container: Option<(&Docker, String)>,
-) -> anyhow::Result<()> {
-    loop {
-        let answer =
-            tokio::task::spawn_blocking(move || servicekit::probe::http_get(target, "/readyz"))
-                .await?;
-        match answer {
-            Ok(_) => return Ok(()),
-            Err(why) if Instant::now() > deadline => {
-                let log = match &container {
-                    Some((docker, name)) => {
-                        format!(
-                            "; the log of {name}:\n{}",
-                            crate::stack::wait::log_tail(docker, name, 30).await
-                        )
-                    }
-                    None => String::new(),
-                };
-                bail!("the API at {target} is not ready: {why}{log}")
+            Path::Host => "container on the host network, over loopback",
+            Path::BridgeProxy => "container on the default bridge, port published on 127.0.0.1",
+            Path::BridgeIp => "container on the default bridge, at its bridge address (veth)",
+            Path::PublishedDnat => {
+                "the published port on a bench link's address: iptables DNAT, no userland proxy"
             }
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            Path::Macvlan => "macvlan network (bridge mode) on a parent link the bench made",
+            Path::IpvlanL2 => "ipvlan network (L2 mode) on a parent link the bench made",
+            Path::Overlay => "attachable overlay network on a single-node swarm",
+            Path::Haproxy => "HAProxy (TCP) in front of a bridged container",
+            Path::SshTunnel => "OpenSSH local forwarding into the server's pod",
+            Path::SharedNetns => "the server's own network namespace (network_mode: service:…)",
+        }
+    }
+
+    /// Where a client of this path can sit: each placement, or why it does
+    /// not apply to this path.
+    pub fn placements(self) -> [(Client, Result<(), &'static str>); 2] {
+        let outside = match self {
+            Path::Native
+            | Path::Host
+            | Path::BridgeProxy
+            | Path::BridgeIp
+            | Path::PublishedDnat
+            | Path::Haproxy
+            | Path::SshTunnel => (Client::Host, Ok(())),
+            Path::Macvlan | Path::IpvlanL2 => (Client::Lan, Ok(())),
+            Path::Overlay => (
+                Client::Host,
+                Err(
+                    "the host has no address on an overlay network; only containers attached to it reach it",
+                ),
+            ),
+            Path::SharedNetns => (
+                Client::Host,
+                Err("the pod's loopback is reached only from inside the pod"),
+            ),
+        };
+        let container = match self {
+            Path::Native => Err(
+                "native is the plain process reached from the host, the baseline of every ratio",
+            ),
+            Path::BridgeProxy | Path::PublishedDnat => Err(
+                "another container reaches a published port only through an address of the host; it reaches the container directly (bridge-ip)",
+            ),
+            _ => Ok(()),
+        };
+        [outside, (Client::Container, container)]
+    }
+}
+
+/// Where the client sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Client {
+    /// The bench itself, in the host's network namespace: host to service.
+    Host,
+    /// The bench, from a network namespace of its own on the macvlan or
+    /// ipvlan parent: a LAN host to the service.
+    Lan,
+    /// A client container (the probe image running `probe client`): service
+    /// to service, the guide's notebooks reaching the API over localhost.
+    Container,
+}
+
+impl Client {
+    pub fn name(self) -> &'static str {
+        match self {
+            Client::Host => "host",
+            Client::Lan => "lan",
+            Client::Container => "container",
+        }
+    }
+
+    /// How the tables say it: who talks to whom.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Client::Host => "host→service",
+            Client::Lan => "LAN→service",
+            Client::Container => "service→service",
         }
     }
 }
 
-/// Whether a `docker-proxy` process listens on `port` (Linux `/proc`).
-fn userland_proxy(port: u16) -> Option<bool> {
-    let port = port.to_string();
-    let entries = std::fs::read_dir("/proc").ok()?;
-    Some(entries.flatten().any(|entry| {
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            return false;
-        };
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        args.first().is_some_and(|a| a.ends_with(b"docker-proxy"))
-            && args
-                .windows(2)
-                .any(|w| w[0] == b"-host-port" && w[1] == port.as_bytes())
-    }))
+/// A path with a client placement: what one column of measurements is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Route {
+    pub path: Path,
+    pub client: Client,
 }
+
+impl Route {
+    /// The baseline of every ratio: the plain process, from the host.
+    pub const NATIVE: Route = Route {
+        path: Path::Native,
+        client: Client::Host,
+    };
+
+    pub const fn new(path: Path, client: Client) -> Route {
+        Route { path, client }
+    }
+
+    /// `host`, `macvlan/lan`, `host/container`: the path alone for its
+    /// first placement, with the client otherwise.
+    pub fn name(self) -> String {
+        match self.client {
+            Client::Container => format!("{}/container", self.path.name()),
+            Client::Lan => format!("{}/lan", self.path.name()),
+            Client::Host => self.path.name().to_owned(),
+        }
+    }
+
+    /// Every route of `paths` that applies, and those that do not with why.
+    pub fn of(paths: &[Path]) -> (Vec<Route>, Vec<(Route, &'static str)>) {
+        let mut routes = Vec::new();
+        let mut not_applicable = Vec::new();
+        for path in paths {
+            for (client, applies) in path.placements() {
+                match applies {
+                    Ok(()) => routes.push(Route::new(*path, client)),
+                    Err(why) => not_applicable.push((Route::new(*path, client), why)),
+                }
+            }
+        }
+        (routes, not_applicable)
+    }
+}
+
+/// Kept here for the callers that build the probe's image themselves.
+pub use super::servers::build_probe_image;
 
 /// The bench's containers still on the engine: those labelled with `session`.
 pub async fn containers(docker: &Docker, session: &str) -> anyhow::Result<Vec<String>> {
@@ -517,6 +263,10 @@ pub async fn check_unused(docker: &Docker, session: &str) -> anyhow::Result<()> 
     if !stack.is_empty() {
         found.push(format!("{} containers of project `{session}`", stack.len()));
     }
+    let networks = super::net::networks(docker, session).await?;
+    if !networks.is_empty() {
+        found.push(format!("{} bench networks", networks.len()));
+    }
     if let Ok(rules) = crate::firewall::try_installed(session, crate::firewall::Family::V4)
         && !rules.is_empty()
     {
@@ -533,9 +283,17 @@ pub async fn check_unused(docker: &Docker, session: &str) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Removes every container of `session` (with its anonymous volumes) and
-/// its firewall rules. Bounded: each engine call has its own timeout.
-pub async fn remove(docker: &Docker, session: &str) -> anyhow::Result<usize> {
+/// What [`remove`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Removed {
+    pub containers: usize,
+    pub networks: usize,
+}
+
+/// Removes every container of `session` (with its anonymous volumes), then
+/// its networks, then its firewall rules. Bounded: each engine call has its
+/// own timeout.
+pub async fn remove(docker: &Docker, session: &str) -> anyhow::Result<Removed> {
     let timeout = Duration::from_secs(30);
     let ids = tokio::time::timeout(timeout, containers(docker, session))
         .await
@@ -557,10 +315,25 @@ pub async fn remove(docker: &Docker, session: &str) -> anyhow::Result<usize> {
             Err(_) => bail!("the engine did not remove a bench container within 30 s"),
         }
     }
+    let mut networks = 0;
+    let names = tokio::time::timeout(timeout, super::net::networks(docker, session))
+        .await
+        .context("the engine did not list networks within 30 s")??;
+    for network in names {
+        match tokio::time::timeout(timeout, docker.remove_network(&network)).await {
+            Ok(Ok(())) => networks += 1,
+            Ok(Err(err)) if crate::engine::is_not_found(&err) => {}
+            Ok(Err(err)) => bail!("cannot remove the bench network {network}: {err}"),
+            Err(_) => bail!("the engine did not remove the network {network} within 30 s"),
+        }
+    }
     if crate::firewall::check_available().is_ok() {
         crate::firewall::remove(session)?;
     }
-    Ok(removed)
+    Ok(Removed {
+        containers: removed,
+        networks,
+    })
 }
 
 #[cfg(test)]
@@ -568,42 +341,62 @@ mod tests {
     use super::*;
 
     #[test]
-    fn set_env_replaces_a_variable_and_keeps_the_others() {
-        let mut config = ContainerCreateBody {
-            env: Some(vec!["A=1".into(), "API_BIND=0.0.0.0:3000".into()]),
-            ..Default::default()
-        };
-        set_env(&mut config, "API_BIND", "127.0.0.1:4000");
+    fn paths_are_listed_from_the_physical_limit_outwards() {
+        let names: Vec<&str> = Path::ALL.iter().map(|p| p.name()).collect();
         assert_eq!(
-            config.env.unwrap(),
-            ["A=1".to_owned(), "API_BIND=127.0.0.1:4000".to_owned()]
+            names,
+            [
+                "native",
+                "host",
+                "bridge-proxy",
+                "bridge-ip",
+                "published-dnat",
+                "macvlan",
+                "ipvlan-l2",
+                "overlay",
+                "haproxy",
+                "ssh-tunnel",
+                "shared-netns"
+            ]
+        );
+        for path in Path::ALL {
+            assert_eq!(Path::from_name(path.name()), Some(path));
+        }
+        assert_eq!(Path::from_name("bridge"), None);
+    }
+
+    #[test]
+    fn every_path_has_a_client_placement_and_says_why_of_the_one_it_lacks() {
+        let (routes, not_applicable) = Route::of(&Path::ALL);
+        for path in Path::ALL {
+            assert!(
+                routes.iter().any(|r| r.path == path),
+                "{} has no route",
+                path.name()
+            );
+        }
+        assert_eq!(routes.len() + not_applicable.len(), 2 * Path::ALL.len());
+        for (route, why) in &not_applicable {
+            assert!(!why.is_empty(), "{}", route.name());
+        }
+        assert!(routes.contains(&Route::new(Path::Host, Client::Container)));
+        assert!(routes.contains(&Route::new(Path::Macvlan, Client::Lan)));
+        assert!(!routes.contains(&Route::new(Path::Overlay, Client::Host)));
+        assert!(!routes.contains(&Route::new(Path::SharedNetns, Client::Host)));
+        assert_eq!(Route::NATIVE.name(), "native");
+        assert_eq!(
+            Route::new(Path::Host, Client::Container).name(),
+            "host/container"
         );
     }
 
     #[test]
-    fn the_database_keeps_its_data_in_an_anonymous_volume() {
-        let mut config = ContainerCreateBody {
-            host_config: Some(HostConfig {
-                mounts: Some(vec![Mount {
-                    typ: Some(MountType::VOLUME),
-                    source: Some("shop_db-data".into()),
-                    target: Some("/var/lib/mysql".into()),
-                    ..Mount::default()
-                }]),
-                ..HostConfig::default()
-            }),
-            ..Default::default()
+    fn the_probe_image_follows_the_image_tag_variable() {
+        // The variable is the process's: read what it says rather than set it.
+        let expected = match std::env::var(crate::testbed::IMAGE_TAG_VARIABLE) {
+            Ok(tag) if !tag.is_empty() => format!("shopdotcom/probe:{tag}"),
+            _ => "shopdotcom/probe:local".to_owned(),
         };
-        scratch_data_dir(&mut config);
-        let mounts = config.host_config.unwrap().mounts.unwrap();
-        assert_eq!(mounts.len(), 1);
-        assert_eq!(mounts[0].source, None);
-        assert_eq!(mounts[0].target.as_deref(), Some("/var/lib/mysql"));
-    }
-
-    #[test]
-    fn paths_are_measured_in_the_order_of_the_issue() {
-        let names: Vec<&str> = Path::ALL.iter().map(|p| p.name()).collect();
-        assert_eq!(names, ["native", "host", "bridge-proxy", "bridge-ip"]);
+        assert_eq!(probe_image(), expected);
     }
 }

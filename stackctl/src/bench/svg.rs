@@ -1,14 +1,14 @@
 //! `--svg PATH`: the result as a self-contained chart (hand-written SVG, no
-//! fonts or scripts to fetch): one panel per headline metric, a bar per path
-//! at its median with a whisker from the lowest to the highest round, and
-//! the ratio to native beside each bar.
+//! fonts or scripts to fetch): one panel per headline metric, a row per
+//! route with a dot at its ratio to native and a bar across its 95%
+//! interval, around a line at native (×1.00), so that what a run can and
+//! cannot resolve is what the eye sees.
 
 use std::fmt::Write as _;
 
 use super::Report;
-use super::paths::Path;
-use super::stats::Metric;
-use super::table::format_value;
+use super::paths::Route;
+use super::stats::{Metric, Verdict};
 
 /// The metrics charted, one panel each.
 pub const PANELS: [Metric; 6] = [
@@ -20,39 +20,51 @@ pub const PANELS: [Metric; 6] = [
     Metric::BulkDownload,
 ];
 
-const PANEL_W: f64 = 440.0;
-const PANEL_H: f64 = 170.0;
+const PANEL_W: f64 = 520.0;
 const COLUMNS: usize = 2;
-const LABEL_W: f64 = 100.0;
-const BAR_H: f64 = 22.0;
-const COLORS: [&str; 4] = ["#4c72b0", "#55a868", "#c44e52", "#dd8452"];
+const LABEL_W: f64 = 150.0;
+const ROW_H: f64 = 18.0;
 
 /// The chart as an SVG document.
 pub fn render(report: &Report) -> String {
+    let routes = report.measured();
+    let panel_h = 40.0 + ROW_H * routes.len() as f64 + 20.0;
     let rows = PANELS.len().div_ceil(COLUMNS);
     let width = PANEL_W * COLUMNS as f64 + 20.0;
-    let height = PANEL_H * rows as f64 + 60.0;
+    let height = panel_h * rows as f64 + 60.0;
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">"#
     );
     svg.push('\n');
     let _ = writeln!(
         svg,
-        r#"<rect width="100%" height="100%" fill="white"/><text x="10" y="22" font-size="15" font-weight="bold">stackctl bench: native vs host vs bridge ({} rounds, medians, whiskers = min–max)</text>"#,
+        r#"<rect width="100%" height="100%" fill="white"/><text x="10" y="20" font-size="14" font-weight="bold">stackctl bench: each route's ratio to native (dot) with its 95% bootstrap interval (bar), {} rounds</text>"#,
         report.options.rounds
+    );
+    let _ = writeln!(
+        svg,
+        r##"<text x="10" y="36" fill="#555">green: better than native, red: worse, grey: no difference the run can resolve; dashed line: native (×1.00)</text>"##
     );
     for (i, metric) in PANELS.into_iter().enumerate() {
         let x = 10.0 + PANEL_W * (i % COLUMNS) as f64;
-        let y = 40.0 + PANEL_H * (i / COLUMNS) as f64;
-        panel(&mut svg, report, metric, x, y);
+        let y = 50.0 + panel_h * (i / COLUMNS) as f64;
+        panel(&mut svg, report, &routes, metric, x, y, panel_h);
     }
     svg.push_str("</svg>\n");
     svg
 }
 
-fn panel(svg: &mut String, report: &Report, metric: Metric, x: f64, y: f64) {
+fn panel(
+    svg: &mut String,
+    report: &Report,
+    routes: &[Route],
+    metric: Metric,
+    x: f64,
+    y: f64,
+    h: f64,
+) {
     let better = if metric.higher_is_better() {
         "higher is better"
     } else {
@@ -60,53 +72,70 @@ fn panel(svg: &mut String, report: &Report, metric: Metric, x: f64, y: f64) {
     };
     let _ = writeln!(
         svg,
-        r#"<text x="{x}" y="{}" font-weight="bold">{} ({}, {better})</text>"#,
+        r#"<text x="{x}" y="{}" font-weight="bold">{} ({better}), ratio to native</text>"#,
         y + 14.0,
         escape(&metric.label(report.options.streams)),
-        metric.unit()
     );
-    let summaries: Vec<_> = Path::ALL
+    let summaries: Vec<_> = routes
         .iter()
-        .map(|p| (*p, report.samples.summary(metric, *p)))
+        .map(|r| (*r, report.samples.summary(metric, *r)))
         .collect();
-    let top = summaries
-        .iter()
-        .filter_map(|(_, s)| s.as_ref().map(|s| s.max))
-        .fold(0.0_f64, f64::max);
-    let scale_w = PANEL_W - LABEL_W - 110.0;
-    let scale = if top > 0.0 { scale_w / top } else { 0.0 };
-    for (row, (path, summary)) in summaries.iter().enumerate() {
-        let by = y + 26.0 + row as f64 * (BAR_H + 8.0);
+    // A scale from the lowest to the highest value shown, always holding 1.
+    let mut low = 1.0_f64;
+    let mut high = 1.0_f64;
+    for s in summaries.iter().filter_map(|(_, s)| s.as_ref()) {
+        let (l, h) = s.ratio_ci.unwrap_or((
+            s.ratio_to_native.unwrap_or(1.0),
+            s.ratio_to_native.unwrap_or(1.0),
+        ));
+        low = low.min(l);
+        high = high.max(h);
+    }
+    let (low, high) = (low * 0.95, high * 1.05);
+    let scale_w = PANEL_W - LABEL_W - 70.0;
+    let at = |ratio: f64| x + LABEL_W + (ratio - low) / (high - low) * scale_w;
+    let top = y + 24.0;
+    let bottom = y + h - 30.0;
+    let _ = writeln!(
+        svg,
+        r##"<line x1="{:.1}" y1="{top}" x2="{:.1}" y2="{bottom}" stroke="#888" stroke-dasharray="4 3"/><text x="{:.1}" y="{}" fill="#555" text-anchor="middle">×1.00</text>"##,
+        at(1.0),
+        at(1.0),
+        at(1.0),
+        bottom + 12.0
+    );
+    for (row, (route, summary)) in summaries.iter().enumerate() {
+        let cy = top + 10.0 + row as f64 * ROW_H;
         let _ = writeln!(
             svg,
-            r#"<text x="{x}" y="{}">{}</text>"#,
-            by + BAR_H * 0.7,
-            path.name()
+            r#"<text x="{x}" y="{:.1}">{}</text>"#,
+            cy + 4.0,
+            escape(&route.name())
         );
         let Some(s) = summary else { continue };
-        let bx = x + LABEL_W;
+        let Some(ratio) = s.ratio_to_native else {
+            continue;
+        };
+        let color = match s.verdict {
+            Some(Verdict::Faster) => "#2e7d32",
+            Some(Verdict::Slower) => "#c62828",
+            _ => "#757575",
+        };
+        if let Some((l, h)) = s.ratio_ci {
+            let _ = writeln!(
+                svg,
+                r#"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="6" fill="{color}" opacity="0.35"/>"#,
+                at(l),
+                cy - 3.0,
+                (at(h) - at(l)).max(1.0)
+            );
+        }
         let _ = writeln!(
             svg,
-            r#"<rect x="{bx}" y="{by}" width="{:.1}" height="{BAR_H}" fill="{}"/>"#,
-            s.median * scale,
-            COLORS[row % COLORS.len()]
-        );
-        let mid = by + BAR_H / 2.0;
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{:.1}" y1="{mid}" x2="{:.1}" y2="{mid}" stroke="#222" stroke-width="1.5"/>"##,
-            bx + s.min * scale,
-            bx + s.max * scale
-        );
-        let ratio = s
-            .ratio_to_native
-            .map_or_else(String::new, |r| format!(" ×{r:.2}"));
-        let _ = writeln!(
-            svg,
-            r#"<text x="{:.1}" y="{}">{}{ratio}</text>"#,
-            bx + s.max.max(s.median) * scale + 6.0,
-            by + BAR_H * 0.7,
-            format_value(metric, s.median)
+            r#"<circle cx="{:.1}" cy="{cy:.1}" r="3.5" fill="{color}"/><text x="{:.1}" y="{:.1}">×{ratio:.2}</text>"#,
+            at(ratio),
+            x + LABEL_W + scale_w + 8.0,
+            cy + 4.0
         );
     }
 }
@@ -121,27 +150,30 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::table::tests::sample_report;
+    use crate::bench::table::tests::{FACTORS, sample_report};
 
     #[test]
-    fn the_chart_is_one_svg_document_with_a_panel_per_metric_and_a_bar_per_path() {
+    fn the_chart_has_a_panel_per_metric_and_a_dot_and_interval_per_route() {
         let svg = render(&sample_report());
         assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
         assert!(svg.trim_end().ends_with("</svg>"));
+        assert_eq!(svg.matches("<circle").count(), PANELS.len() * FACTORS.len());
+        // Native has no interval; every other route has one per panel.
         assert_eq!(
-            svg.matches("<rect x=").count(),
-            PANELS.len() * Path::ALL.len()
+            svg.matches("opacity=\"0.35\"").count(),
+            PANELS.len() * (FACTORS.len() - 1)
         );
-        for path in Path::ALL {
+        for (route, _) in FACTORS {
             assert_eq!(
-                svg.matches(&format!(">{}</text>", path.name())).count(),
+                svg.matches(&format!(">{}</text>", route.name())).count(),
                 PANELS.len()
             );
         }
         assert!(
-            svg.contains("37.0 ×1.76"),
-            "the bridge-proxy p50 bar is labelled"
+            svg.contains(">×1.80</text>"),
+            "the bridge-proxy ratio is labelled"
         );
+        assert!(svg.contains("#c62828"), "a slower route is red");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
+use crate::bench::paths::Path;
 use crate::bench::{self, Options};
 use crate::cli::{BenchArgs, TableFormat};
 use crate::compose::Project;
@@ -38,6 +39,11 @@ impl BenchArgs {
         options.connections = self.connections as usize;
         options.streams = self.streams as usize;
         options.hold = Duration::from_secs(self.hold);
+        options.seed = self.seed;
+        if !self.paths.is_empty() {
+            options.paths = self.paths.iter().copied().collect();
+            options.paths.insert(Path::Native);
+        }
         Ok(options)
     }
 }

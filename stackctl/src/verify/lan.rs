@@ -7,6 +7,11 @@
 //!
 //! Sockets are made inside the namespace by a short-lived thread that joins
 //! it (`setns`), so no process is started and nothing else moves.
+//!
+//! [`LanClient::on_parent`] makes the same kind of client on a macvlan or
+//! ipvlan (L2) parent instead of a veth pair: a LAN host on the segment
+//! that containers of a macvlan or ipvlan network sit on (the bench's
+//! macvlan and ipvlan paths).
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::process::Command;
@@ -63,6 +68,50 @@ impl LanClient {
         Ok(lan)
     }
 
+    /// A client on `parent`'s segment: a namespace whose only link is a
+    /// `kind` child of `parent` (macvlan in bridge mode, or ipvlan in L2
+    /// mode) with address `client_ip/prefix`. It has no link to the host, so
+    /// [`LanClient::host_ip`] is unspecified. Fails with `ip`'s message when
+    /// the kernel has no such driver.
+    pub fn on_parent(
+        parent: &str,
+        kind: ChildKind,
+        client_ip: Ipv4Addr,
+        prefix: u8,
+    ) -> anyhow::Result<LanClient> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let serial = NEXT.fetch_add(1, Ordering::Relaxed);
+        let pid = std::process::id();
+        let namespace = format!("stackctl-seg-{pid}-{serial}");
+        let child = format!("stk{:x}s{serial}", pid & 0xff_ffff);
+        ip(&["netns", "add", &namespace])?;
+        let lan = LanClient {
+            namespace,
+            host_ip: Ipv4Addr::UNSPECIFIED,
+            client_ip,
+        };
+        let ns = lan.namespace.as_str();
+        let cidr = format!("{client_ip}/{prefix}");
+        let mode: [&str; 4] = match kind {
+            ChildKind::Macvlan => ["type", "macvlan", "mode", "bridge"],
+            ChildKind::IpvlanL2 => ["type", "ipvlan", "mode", "l2"],
+        };
+        let add: Vec<&str> = ["link", "add", "link", parent, "name", &child, "netns", ns]
+            .into_iter()
+            .chain(mode)
+            .collect();
+        let steps: [&[&str]; 4] = [
+            &add,
+            &["-n", ns, "addr", "add", &cidr, "dev", &child],
+            &["-n", ns, "link", "set", &child, "up"],
+            &["-n", ns, "link", "set", "lo", "up"],
+        ];
+        for step in steps {
+            ip(step)?;
+        }
+        Ok(lan)
+    }
+
     /// The namespace's name (under `/run/netns`).
     pub fn namespace(&self) -> &str {
         &self.namespace
@@ -82,8 +131,9 @@ impl LanClient {
         Ok(self.inside(move || TcpListener::bind(addr))??)
     }
 
-    /// Runs `work` on a thread that has joined the namespace.
-    fn inside<T: Send + 'static>(
+    /// Runs `work` on a thread that has joined the namespace: sockets it
+    /// makes (and threads it starts) are the LAN client's.
+    pub fn inside<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> std::io::Result<T> {
@@ -109,6 +159,15 @@ impl Drop for LanClient {
             );
         }
     }
+}
+
+/// The kind of link a [`LanClient::on_parent`] gets on its parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildKind {
+    /// macvlan, bridge mode.
+    Macvlan,
+    /// ipvlan, L2 mode.
+    IpvlanL2,
 }
 
 /// Whether this process can make namespaces (root with `ip` available), or why not.
@@ -148,7 +207,8 @@ fn free_subnet(pid: u32, serial: u32) -> anyhow::Result<(Ipv4Addr, Ipv4Addr)> {
     bail!("every /30 of 10.213.0.0/16 is in use")
 }
 
-fn ip(args: &[&str]) -> anyhow::Result<()> {
+/// Runs `ip ARGS` (iproute2); an error carries its stderr.
+pub(crate) fn ip(args: &[&str]) -> anyhow::Result<()> {
     let out = Command::new("ip")
         .args(args)
         .output()

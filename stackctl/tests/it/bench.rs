@@ -1,15 +1,19 @@
 //! `stackctl bench` as a user runs it, on the real engine, with bounds small
-//! enough for a test: every path measured with numbers that make sense, and
-//! nothing left behind, whether the run ends or is interrupted with Ctrl-C.
-//! No timing is asserted here; the figures belong to the README's run.
+//! enough for a test: every path measured or skipped with its reason, with
+//! numbers that make sense, and nothing left behind (containers, networks,
+//! network namespaces, links, a swarm it made), whether the run ends or is
+//! interrupted with Ctrl-C. No timing is asserted here; the figures belong
+//! to the README's run.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bollard::query_parameters::ListContainersOptionsBuilder;
-use stackctl::bench::paths::BENCH_LABEL;
+use bollard::models::LocalNodeState;
+use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder};
+use stackctl::bench::paths::{BENCH_LABEL, Path};
 use stackctl::firewall::Family;
+use stackctl::swarm::local::SWARM_NETWORKS;
 use stackctl::testbed::Testbed;
 
 /// `stackctl -f <the stack> -p <project> bench <args>`.
@@ -23,44 +27,140 @@ fn bench(project: &str, args: &[&str]) -> Command {
     command
 }
 
-/// The containers of the benches run with `-p project` (running or not):
-/// their sessions are `PROJECT-bench-PID`.
+/// A bench process that is interrupted (SIGINT, so it cleans up) if the
+/// test ends before it: a failing test never leaves a bench running.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = Command::new("kill")
+                .args(["-INT", &self.0.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while matches!(self.0.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// What the benches run with `-p project` left on the engine: containers
+/// and networks labelled with a session `PROJECT-bench-PID`.
 async fn leftovers(project: &str) -> Vec<String> {
     let docker = stackctl::engine::connect().await.unwrap();
     let filters = std::collections::HashMap::from([("label", vec![BENCH_LABEL.to_owned()])]);
+    let prefix = format!("{project}-bench-");
+    let ours = |labels: Option<&std::collections::HashMap<String, String>>| {
+        labels
+            .and_then(|l| l.get(BENCH_LABEL))
+            .is_some_and(|session| session.starts_with(&prefix))
+    };
     let options = ListContainersOptionsBuilder::default()
         .all(true)
         .filters(&filters)
         .build();
-    let prefix = format!("{project}-bench-");
-    docker
+    let mut found: Vec<String> = docker
         .list_containers(Some(options))
         .await
         .unwrap()
         .into_iter()
-        .filter(|c| {
-            c.labels
-                .as_ref()
-                .and_then(|l| l.get(BENCH_LABEL))
-                .is_some_and(|session| session.starts_with(&prefix))
-        })
+        .filter(|c| ours(c.labels.as_ref()))
         .flat_map(|c| c.names.unwrap_or_default())
-        .collect()
+        .collect();
+    let options = ListNetworksOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    found.extend(
+        docker
+            .list_networks(Some(options))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|n| ours(n.labels.as_ref()))
+            .filter_map(|n| n.name.map(|name| format!("network {name}"))),
+    );
+    found
+}
+
+/// The network namespaces and links the bench process `pid` made and did
+/// not remove (their names carry its pid).
+fn kernel_leftovers(pid: u32) -> Vec<String> {
+    let run = |args: &[&str]| {
+        let out = Command::new("ip").args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let mut found = Vec::new();
+    for ns in run(&["netns", "list"]).lines() {
+        let name = ns.split_whitespace().next().unwrap_or_default();
+        if name.starts_with("stackctl-") && name.contains(&format!("-{pid}-")) {
+            found.push(format!("namespace {name}"));
+        }
+    }
+    let short = format!("{:x}", pid & 0xff_ffff);
+    for line in run(&["-o", "link", "show"]).lines() {
+        let name = line.split(':').nth(1).unwrap_or_default().trim();
+        let name = name.split('@').next().unwrap_or_default();
+        if name.starts_with(&format!("stb{short}")) || name.starts_with(&format!("stk{short}")) {
+            found.push(format!("link {name}"));
+        }
+    }
+    found
+}
+
+/// When the bench made a swarm, the engine is in none once no swarm
+/// session runs (checked holding the sessions' lock), and swarm mode's
+/// networks are gone.
+async fn swarm_left(made_swarm: bool) {
+    if !made_swarm {
+        return;
+    }
+    let _lock = stackctl::machine_lock::MachineLock::acquire(
+        "swarm",
+        "swarm session",
+        Duration::from_secs(20 * 60),
+    )
+    .await
+    .unwrap();
+    let docker = stackctl::engine::connect().await.unwrap();
+    let state = docker
+        .info()
+        .await
+        .unwrap()
+        .swarm
+        .unwrap_or_default()
+        .local_node_state
+        .unwrap_or(LocalNodeState::INACTIVE);
+    assert_eq!(state, LocalNodeState::INACTIVE, "the swarm it made is left");
+    for network in SWARM_NETWORKS {
+        assert!(
+            docker
+                .inspect_network(
+                    network,
+                    None::<bollard::query_parameters::InspectNetworkOptions>
+                )
+                .await
+                .is_err(),
+            "`{network}` is removed with the swarm"
+        );
+    }
 }
 
 #[tokio::test]
-async fn a_small_run_measures_all_four_paths_and_removes_its_containers() {
+async fn a_small_run_measures_or_skips_every_path_and_leaves_nothing_behind() {
     let project = format!("stackctl-test-bench-{}", std::process::id());
     let svg = tempfile::NamedTempFile::new().unwrap();
     let output = bench(
         &project,
         &[
             "--rounds",
-            "2",
+            "3",
             "--round-trips",
-            "500",
+            "300",
             "--seconds",
-            "0.2",
+            "0.05",
             "--format",
             "json",
             "--svg",
@@ -72,69 +172,141 @@ async fn a_small_run_measures_all_four_paths_and_removes_its_containers() {
     .unwrap();
     assert!(output.status.success(), "{}", output.status);
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let session = report["session"].as_str().unwrap();
+    let pid: u32 = session.rsplit('-').next().unwrap().parse().unwrap();
 
-    let paths: Vec<&str> = report["paths"]
+    let routes: Vec<&str> = report["routes"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| p["name"].as_str().unwrap())
+        .map(|r| r["name"].as_str().unwrap())
         .collect();
-    assert_eq!(paths, ["native", "host", "bridge-proxy", "bridge-ip"]);
-    let bridge_ip = report["paths"][3]["probe"].as_str().unwrap();
-    assert!(
-        bridge_ip.starts_with("172."),
-        "the bridge-ip path is a bridge address: {bridge_ip}"
-    );
-    for path in &report["paths"].as_array().unwrap()[..3] {
-        let probe = path["probe"].as_str().unwrap();
-        assert!(probe.starts_with("127.0.0.1:"), "loopback only: {probe}");
+    let named = |list: &str| -> Vec<(String, String)> {
+        report[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["route"].as_str().unwrap().to_owned(),
+                    s["why"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let (skipped, not_applicable) = (named("skipped"), named("not_applicable"));
+    for (route, why) in skipped.iter().chain(&not_applicable) {
+        assert!(
+            !why.trim().is_empty(),
+            "{route} is left out without a reason"
+        );
+    }
+    // Never silently: every path is measured, or each of its routes is
+    // skipped with a reason.
+    for path in Path::ALL {
+        let name = path.name();
+        let of = |r: &str| r == name || r.starts_with(&format!("{name}/"));
+        assert!(
+            routes.iter().any(|r| of(r)) || skipped.iter().any(|(r, _)| of(r)),
+            "{name} was neither measured nor skipped: {routes:?} {skipped:?}"
+        );
+    }
+    for core in ["native", "host", "bridge-proxy", "bridge-ip"] {
+        assert!(routes.contains(&core), "{core} always runs: {routes:?}");
+    }
+    for route in &report["routes"].as_array().unwrap()[..] {
+        let (name, probe) = (
+            route["name"].as_str().unwrap(),
+            route["target"]["probe"].as_str().unwrap(),
+        );
+        if ["native", "host", "bridge-proxy", "haproxy", "ssh-tunnel"].contains(&name) {
+            assert!(
+                probe.starts_with("127.0.0.1:"),
+                "{name} is on loopback: {probe}"
+            );
+        }
     }
     for metric in report["metrics"].as_array().unwrap() {
-        for path in &paths {
-            let summary = &metric["paths"][path];
+        for route in &routes {
+            let summary = &metric["routes"][route];
             let median = summary["median"].as_f64().unwrap();
             assert!(
                 median.is_finite() && median > 0.0,
-                "{} on {path}: {median}",
+                "{} on {route}: {median}",
                 metric["metric"]
             );
-            assert_eq!(summary["rounds"].as_array().unwrap().len(), 2);
-            assert!(summary["min"].as_f64().unwrap() <= median);
-            assert!(median <= summary["max"].as_f64().unwrap());
+            assert_eq!(summary["rounds"].as_array().unwrap().len(), 3);
+            if *route != "native" {
+                let ci = summary["ratio_ci"].as_array().unwrap();
+                let (low, high) = (ci[0].as_f64().unwrap(), ci[1].as_f64().unwrap());
+                let ratio = summary["ratio_to_native"].as_f64().unwrap();
+                assert!(
+                    low <= ratio && ratio <= high,
+                    "{route}: {low} {ratio} {high}"
+                );
+                assert!(summary["verdict"]["verdict"].is_string());
+            }
         }
-        assert_eq!(metric["paths"]["native"]["ratio_to_native"], 1.0);
+        assert_eq!(metric["routes"]["native"]["ratio_to_native"], 1.0);
     }
-    let p50 = |path: &str| {
-        report["metrics"][0]["paths"][path]["median"]
-            .as_f64()
-            .unwrap()
+    let isolation = report["isolation"].as_array().unwrap();
+    let row = |path: &str| {
+        isolation
+            .iter()
+            .find(|r| r["path"] == path)
+            .unwrap_or_else(|| panic!("no isolation row for {path}"))
     };
-    let p999 = |path: &str| {
-        report["metrics"][3]["paths"][path]["median"]
-            .as_f64()
+    // Measured, not written: a host-network container holds host ports and
+    // shows in the audit as CIS 5.10; the bridge container holds none.
+    assert_eq!(row("host")["holds_host_port"]["result"], "yes");
+    assert!(
+        row("host")["audit"]["findings"]
+            .as_array()
             .unwrap()
-    };
-    for path in &paths {
-        assert!(p50(path) <= p999(path), "percentiles in order on {path}");
-    }
+            .iter()
+            .any(|f| f.as_str().unwrap().starts_with("CIS-5.10")),
+        "{}",
+        row("host")
+    );
+    assert_eq!(row("bridge-ip")["holds_host_port"]["result"], "no");
+    assert_eq!(
+        row("shared-netns")["container_over_localhost"]["result"],
+        "yes"
+    );
     let chart = std::fs::read_to_string(svg.path()).unwrap();
     assert!(chart.starts_with("<svg") && chart.contains("bridge-proxy"));
+
     assert_eq!(leftovers(&project).await, Vec::<String>::new());
+    assert_eq!(kernel_leftovers(pid), Vec::<String>::new());
+    swarm_left(report["made_swarm"].as_bool().unwrap()).await;
 }
 
 #[tokio::test]
-async fn ctrl_c_in_the_middle_of_a_run_removes_every_container_it_started() {
+async fn ctrl_c_in_the_middle_of_a_run_removes_everything_it_made() {
     let project = format!("stackctl-test-bench-int-{}", std::process::id());
-    let mut child = bench(
-        &project,
-        &["--rounds", "50", "--round-trips", "20000", "--seconds", "2"],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    // Wait until the measurements run: every server is up by then.
-    let stderr = child.stderr.take().unwrap();
+    let mut child = Running(
+        bench(
+            &project,
+            &[
+                "--paths",
+                "host,macvlan,overlay,haproxy",
+                "--rounds",
+                "50",
+                "--round-trips",
+                "20000",
+                "--seconds",
+                "2",
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap(),
+    );
+    // Wait until the measurements run: every server is up by then. On a
+    // machine where others build images, the bench waits for the build
+    // lock first.
+    let stderr = child.0.stderr.take().unwrap();
     let (lines_tx, lines_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -144,12 +316,15 @@ async fn ctrl_c_in_the_middle_of_a_run_removes_every_container_it_started() {
             }
         }
     });
-    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut said = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(1800);
     loop {
         let line = lines_rx
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .expect("the bench never started measuring");
-        if line.starts_with("round 1/") {
+        let started = line.starts_with("round 1/");
+        said.push(line);
+        if started {
             break;
         }
     }
@@ -158,13 +333,13 @@ async fn ctrl_c_in_the_middle_of_a_run_removes_every_container_it_started() {
         "the containers run while it measures"
     );
     let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", &child.0.id().to_string()])
         .status()
         .unwrap();
     assert!(sent.success());
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_secs(180);
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = child.0.try_wait().unwrap() {
             break status;
         }
         assert!(
@@ -174,7 +349,6 @@ async fn ctrl_c_in_the_middle_of_a_run_removes_every_container_it_started() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(!status.success(), "an interrupted run is not a success");
-    let mut said = Vec::new();
     while let Ok(line) = lines_rx.recv_timeout(Duration::from_secs(10)) {
         said.push(line);
     }
@@ -183,6 +357,8 @@ async fn ctrl_c_in_the_middle_of_a_run_removes_every_container_it_started() {
         "it said it was interrupted and cleaned up: {said:?}"
     );
     assert_eq!(leftovers(&project).await, Vec::<String>::new());
+    assert_eq!(kernel_leftovers(child.0.id()), Vec::<String>::new());
+    swarm_left(said.iter().any(|l| l.contains("made a single-node swarm"))).await;
 }
 
 #[tokio::test]
@@ -202,6 +378,8 @@ async fn a_bench_named_like_a_running_stack_leaves_that_stack_alone() {
     let output = bench(
         &name,
         &[
+            "--paths",
+            "host",
             "--rounds",
             "1",
             "--round-trips",
@@ -248,4 +426,21 @@ async fn a_session_with_containers_or_rules_of_its_own_is_refused() {
     stackctl::bench::paths::check_unused(&bed.docker, &unused)
         .await
         .unwrap();
+}
+
+#[test]
+fn an_unknown_path_is_refused_with_the_list_of_paths() {
+    let output = bench(
+        "stackctl-test-bench-flags",
+        &["--paths", "host,carrier-pigeon"],
+    )
+    .output()
+    .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no path `carrier-pigeon`"), "{stderr}");
+    assert!(
+        stderr.contains("macvlan") && stderr.contains("ssh-tunnel"),
+        "{stderr}"
+    );
 }

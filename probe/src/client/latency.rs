@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How long one socket operation may take before the run fails.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Round-trip times of one run, in microseconds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Latency {
     /// Round trips recorded (after the warm-up).
     pub round_trips: u64,
@@ -42,7 +42,7 @@ pub fn ping_pong(
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(IO_TIMEOUT))?;
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
-    stream.write_all(&[probe::ECHO])?;
+    stream.write_all(&[crate::ECHO])?;
     // Nanoseconds, 1 ns to 10 s, three significant digits.
     let mut histogram = Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3)?;
     let deadline = Instant::now() + time_limit;
@@ -90,7 +90,7 @@ mod tests {
     #[test]
     fn a_run_against_a_real_probe_records_what_was_asked_in_order() {
         let server =
-            probe::Server::start(std::net::TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
+            crate::Server::start(std::net::TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
         let latency = ping_pong(server.local_addr(), 100, 2_000, Duration::from_secs(30)).unwrap();
         assert_eq!(latency.round_trips, 2_000);
         assert!(latency.p50_us > 0.0);

@@ -30,7 +30,7 @@ fn connect(target: SocketAddr, mode: u8) -> anyhow::Result<TcpStream> {
 /// returns Gbit/s.
 pub fn upload(target: SocketAddr, streams: usize, duration: Duration) -> anyhow::Result<f64> {
     let connections = (0..streams.max(1))
-        .map(|_| connect(target, probe::SINK))
+        .map(|_| connect(target, crate::SINK))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let barrier = Barrier::new(connections.len());
     let started = std::sync::OnceLock::new();
@@ -41,7 +41,7 @@ pub fn upload(target: SocketAddr, streams: usize, duration: Duration) -> anyhow:
                 let barrier = &barrier;
                 let started = &started;
                 scope.spawn(move || -> anyhow::Result<(u64, Instant)> {
-                    let chunk = vec![0xa5_u8; probe::CHUNK];
+                    let chunk = vec![0xa5_u8; crate::CHUNK];
                     barrier.wait();
                     let start = *started.get_or_init(Instant::now);
                     let until = start + duration;
@@ -85,13 +85,13 @@ pub fn upload(target: SocketAddr, streams: usize, duration: Duration) -> anyhow:
 
 /// Receives from the source at `target` for `duration`; returns Gbit/s.
 pub fn download(target: SocketAddr, duration: Duration) -> anyhow::Result<f64> {
-    let mut stream = connect(target, probe::SOURCE)?;
+    let mut stream = connect(target, crate::SOURCE)?;
     let millis = u32::try_from(duration.as_millis()).unwrap_or(u32::MAX);
     let start = Instant::now();
     stream.write_all(&millis.to_le_bytes())?;
-    let mut buf = vec![0u8; probe::CHUNK];
+    let mut buf = vec![0u8; crate::CHUNK];
     let mut bytes = 0u64;
-    // The source closes after `duration` (at most probe::MAX_SOURCE); the
+    // The source closes after `duration` (at most crate::MAX_SOURCE); the
     // read timeout bounds a source that stops without closing.
     loop {
         let n = stream.read(&mut buf)?;
@@ -112,8 +112,8 @@ pub fn gbit_per_s(bytes: u64, elapsed: Duration) -> f64 {
 mod tests {
     use super::*;
 
-    fn probe() -> probe::Server {
-        probe::Server::start(std::net::TcpListener::bind("127.0.0.1:0").unwrap()).unwrap()
+    fn probe() -> crate::Server {
+        crate::Server::start(std::net::TcpListener::bind("127.0.0.1:0").unwrap()).unwrap()
     }
 
     #[test]

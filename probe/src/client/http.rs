@@ -5,7 +5,7 @@
 //! the figure is the network path plus the API's HTTP stack. A route that
 //! reads the database would add MariaDB's time, which is the same on every
 //! path and only dilutes the difference being measured (and the bridge
-//! paths use a database of their own, see [`super::paths`]).
+//! pods use a database of their own, see `stackctl::bench::servers`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
