@@ -72,10 +72,10 @@ impl Secret {
         &self.0
     }
 
-    /// Compares in time independent of where the first difference is.
+    /// Whether `candidate` is this secret, in time independent of both
+    /// (the shared `servicekit::secret::same`).
     pub fn matches(&self, candidate: &str) -> bool {
-        let (a, b) = (self.0.as_bytes(), candidate.as_bytes());
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        servicekit::secret::same(self.0.as_bytes(), candidate.as_bytes())
     }
 }
 

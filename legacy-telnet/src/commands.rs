@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use servicekit::money::dollars as money;
+
 use crate::api::{Api, ApiError};
 
 /// Products per `PRODUCTS` page.
@@ -244,20 +246,6 @@ fn text(value: &Value) -> String {
         .collect()
 }
 
-/// Cents as `$1,234.56`.
-fn money(cents: i64) -> String {
-    let cents = cents.unsigned_abs();
-    let whole = (cents / 100).to_string();
-    let mut grouped = String::new();
-    for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    format!("${grouped}.{:02}", cents % 100)
-}
-
 /// What this process sees of the network: host name, uid, interfaces and
 /// addresses, and which of the stack's localhost ports it can open.
 async fn netinfo(probes: &[(String, u16)]) -> Vec<String> {
@@ -368,6 +356,11 @@ mod tests {
     fn money_reads_as_dollars() {
         assert_eq!(money(39299), "$392.99");
         assert_eq!(money(123456789), "$1,234,567.89");
+    }
+
+    #[test]
+    fn negative_money_keeps_its_sign() {
+        assert_eq!(money(-500), "-$5.00");
     }
 
     #[test]

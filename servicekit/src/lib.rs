@@ -3,9 +3,13 @@
 //! a clear error when the port is taken, log to stderr, stop on SIGTERM or
 //! Ctrl-C, and answer its image's health check by probing itself ([`probe`]:
 //! the images have no shell and no curl). [`sockets`] decodes the kernel's
-//! TCP tables, which on the host network are the host's.
+//! TCP tables, which on the host network are the host's. What several
+//! crates show or check the same way lives here once: [`money`] (cents as
+//! dollars) and [`secret`] (the constant-time token comparison).
 
+pub mod money;
 pub mod probe;
+pub mod secret;
 pub mod sockets;
 
 use std::future::Future;
