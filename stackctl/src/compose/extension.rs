@@ -199,8 +199,9 @@ impl FromStr for EgressRule {
         };
         let (host, port) = text.rsplit_once(':').ok_or_else(|| bad("no port"))?;
         let port = port
-            .parse()
-            .map_err(|_| bad("the port is not a number from 1 to 65535"))?;
+            .parse::<std::num::NonZeroU16>()
+            .map_err(|_| bad("the port is not a number from 1 to 65535"))?
+            .get();
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let host = if host == "localhost" {
             EgressHost::Localhost
@@ -288,7 +289,13 @@ mod tests {
         assert_eq!(rule.to_string(), "10.0.0.0/8:443");
         let rule: EgressRule = "[::1]:3000".parse().unwrap();
         assert_eq!(rule.to_string(), "[::1]:3000");
-        for bad in ["localhost", "db:3306", "127.0.0.1:http", "10.0.0.0/33:1"] {
+        for bad in [
+            "localhost",
+            "db:3306",
+            "127.0.0.1:http",
+            "10.0.0.0/33:1",
+            "localhost:0",
+        ] {
             assert!(
                 bad.parse::<EgressRule>().unwrap_err().contains("HOST:PORT"),
                 "{bad}"
