@@ -13,6 +13,9 @@ pub mod routes;
 pub mod state;
 pub mod telemetry;
 
+#[cfg(test)]
+mod router_tests;
+
 use std::future::Future;
 use std::sync::Arc;
 

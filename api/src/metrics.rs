@@ -1,12 +1,21 @@
 //! Request metrics in the Prometheus text format: requests by route and
 //! status, a latency histogram per route, and the database pool's use. Kept
 //! in atomics behind a read-mostly map, so recording costs no lock contention.
+//!
+//! Every label takes its value from a bounded set, so no client can grow
+//! the map or the exposition: the method is one of the standard ones or
+//! `other` ([`method_label`]), the route is the matched route template or
+//! `unmatched`, the status one the API itself chose. (The exposition stays
+//! hand-written rather than `prometheus-client`: three metric families, and
+//! recording must cost the hot path no more than two atomic adds.)
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use axum::http::Method;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -23,15 +32,33 @@ struct Histogram {
 /// All request metrics.
 #[derive(Default)]
 pub struct Metrics {
-    requests: RwLock<HashMap<(String, String, u16), AtomicU64>>,
-    latency: RwLock<HashMap<(String, String), Histogram>>,
+    requests: RwLock<HashMap<(&'static str, String, u16), AtomicU64>>,
+    latency: RwLock<HashMap<(&'static str, String), Histogram>>,
+}
+
+/// The `method` label of a request: the standard methods by name, anything
+/// else (`FOO1`, `FOO2`, ...) as `other`.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
 }
 
 impl Metrics {
     /// Records one finished request. `route` is the route template
     /// (`/api/products/{id}`), never the raw path, to bound the label set.
-    pub fn record(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
-        let key = (method.to_owned(), route.to_owned(), status);
+    pub fn record(&self, method: &Method, route: &str, status: u16, elapsed: Duration) {
+        let method = method_label(method);
+        let key = (method, route.to_owned(), status);
         if !with_entry(&self.requests, &key, |c| {
             c.fetch_add(1, Ordering::Relaxed);
         }) {
@@ -40,7 +67,7 @@ impl Metrics {
                 .map(|mut m| m.entry(key).or_default().fetch_add(1, Ordering::Relaxed))
                 .ok();
         }
-        let key = (method.to_owned(), route.to_owned());
+        let key = (method, route.to_owned());
         let observe = |h: &Histogram| {
             let seconds = elapsed.as_secs_f64();
             for (bucket, bound) in h.buckets.iter().zip(BUCKETS) {
@@ -135,9 +162,10 @@ mod tests {
     #[test]
     fn requests_and_latency_are_counted_per_route() {
         let metrics = Metrics::default();
-        metrics.record("GET", "/api/products/{id}", 200, Duration::from_millis(3));
-        metrics.record("GET", "/api/products/{id}", 200, Duration::from_millis(30));
-        metrics.record("GET", "/api/products/{id}", 404, Duration::from_millis(1));
+        let get = Method::GET;
+        metrics.record(&get, "/api/products/{id}", 200, Duration::from_millis(3));
+        metrics.record(&get, "/api/products/{id}", 200, Duration::from_millis(30));
+        metrics.record(&get, "/api/products/{id}", 404, Duration::from_millis(1));
         let text = metrics.render(2, 5);
         assert!(text.contains(
             "http_requests_total{method=\"GET\",route=\"/api/products/{id}\",status=\"200\"} 2"
