@@ -472,8 +472,9 @@ async fn wait_api(
     }
 }
 
-/// Whether a `docker-proxy` process listens on `port` (Linux `/proc`).
-fn userland_proxy(port: u16) -> Option<bool> {
+/// Whether a `docker-proxy` process listens on `port` (Linux `/proc`);
+/// `None` when `/proc` cannot be read.
+pub fn userland_proxy(port: u16) -> Option<bool> {
     let port = port.to_string();
     let entries = std::fs::read_dir("/proc").ok()?;
     Some(entries.flatten().any(|entry| {
