@@ -56,6 +56,10 @@ pub enum ApiError {
         "admin routes are disabled: the API was started without an admin token; set API_ADMIN_TOKEN_FILE (or API_ADMIN_TOKEN) and restart it"
     )]
     AdminDisabled,
+    #[error(
+        "the admin token is accepted only from this API's own host (loopback), never from the network; send public requests without an Authorization header"
+    )]
+    AdminFromAfar,
     #[error("the database is not available right now; try again shortly")]
     Unavailable(String),
     #[error("the request took too long and was abandoned")]
@@ -86,7 +90,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::AdminDisabled => StatusCode::FORBIDDEN,
+            ApiError::AdminDisabled | ApiError::AdminFromAfar => StatusCode::FORBIDDEN,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -108,6 +112,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::AdminDisabled => "admin-disabled",
+            ApiError::AdminFromAfar => "loopback-only",
             ApiError::Unavailable(_) => "service-unavailable",
             ApiError::Timeout => "timeout",
             ApiError::Internal(_) => "internal-error",

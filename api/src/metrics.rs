@@ -34,6 +34,99 @@ struct Histogram {
 pub struct Metrics {
     requests: RwLock<HashMap<(&'static str, String, u16), AtomicU64>>,
     latency: RwLock<HashMap<(&'static str, String), Histogram>>,
+    /// How connections ended, counted by the listener.
+    pub connections: std::sync::Arc<Connections>,
+}
+
+/// How a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Served HTTP until the client or the server closed it.
+    Served,
+    /// Closed by the client before it sent a byte.
+    Closed,
+    /// Closed at once: its side's connection cap was reached.
+    OverCap,
+    /// Sent nothing within the header timeout.
+    SilentTimeout,
+    /// A request head (or the next one) took longer than the header timeout.
+    HeaderTimeout,
+    /// The TLS handshake took longer than its timeout.
+    HandshakeTimeout,
+    /// The TLS handshake failed.
+    HandshakeFailed,
+    /// A TLS handshake where no certificate is configured.
+    NoTls,
+    /// Plain HTTP from another host, answered with 400 and closed.
+    PlaintextRefused,
+}
+
+impl Outcome {
+    const ALL: [Outcome; 9] = [
+        Outcome::Served,
+        Outcome::Closed,
+        Outcome::OverCap,
+        Outcome::SilentTimeout,
+        Outcome::HeaderTimeout,
+        Outcome::HandshakeTimeout,
+        Outcome::HandshakeFailed,
+        Outcome::NoTls,
+        Outcome::PlaintextRefused,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Outcome::Served => "served",
+            Outcome::Closed => "closed-by-client",
+            Outcome::OverCap => "over-cap",
+            Outcome::SilentTimeout => "silent-timeout",
+            Outcome::HeaderTimeout => "header-timeout",
+            Outcome::HandshakeTimeout => "handshake-timeout",
+            Outcome::HandshakeFailed => "handshake-failed",
+            Outcome::NoTls => "no-tls",
+            Outcome::PlaintextRefused => "plaintext-refused",
+        }
+    }
+}
+
+/// Connections by side (this host, other hosts) and how they ended.
+#[derive(Default)]
+pub struct Connections {
+    counts: [[AtomicU64; Outcome::ALL.len()]; 2],
+}
+
+impl Connections {
+    /// Counts one ended connection.
+    pub fn count(&self, local: bool, outcome: Outcome) {
+        let side = usize::from(!local);
+        if let Some(i) = Outcome::ALL.iter().position(|o| *o == outcome) {
+            self.counts[side][i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The count for one side and outcome.
+    pub fn get(&self, local: bool, outcome: Outcome) -> u64 {
+        let side = usize::from(!local);
+        Outcome::ALL
+            .iter()
+            .position(|o| *o == outcome)
+            .map_or(0, |i| self.counts[side][i].load(Ordering::Relaxed))
+    }
+
+    fn render(&self, out: &mut String) {
+        out.push_str("# HELP api_connections_total Connections ended, by the client's side and how they ended.\n");
+        out.push_str("# TYPE api_connections_total counter\n");
+        for (side, name) in [(true, "loopback"), (false, "network")] {
+            for outcome in Outcome::ALL {
+                let _ = writeln!(
+                    out,
+                    "api_connections_total{{side=\"{name}\",outcome=\"{}\"}} {}",
+                    outcome.label(),
+                    self.get(side, outcome)
+                );
+            }
+        }
+    }
 }
 
 /// The `method` label of a request: the standard methods by name, anything
@@ -136,6 +229,7 @@ impl Metrics {
         out.push_str("# TYPE db_pool_connections gauge\n");
         let _ = writeln!(out, "db_pool_connections{{state=\"in_use\"}} {pool_in_use}");
         let _ = writeln!(out, "db_pool_connections{{state=\"idle\"}} {pool_idle}");
+        self.connections.render(&mut out);
         out
     }
 }

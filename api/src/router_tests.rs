@@ -6,22 +6,20 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use tower::ServiceExt as _;
 
-use crate::config::{Secret, Settings};
+use crate::config::Settings;
 
 /// The admin token of these tests' state.
 const TOKEN: &str = "router-test-token-0123456789";
 
 fn settings() -> Settings {
-    Settings {
-        bind: "127.0.0.1:0".parse().expect("an address"),
-        database: mysql_async::Opts::from_url("mysql://nobody@127.0.0.1:1/none")
-            .expect("a database URL"),
-        pool_max: 1,
-        admin_token: Some(Secret::new(TOKEN)),
-        request_timeout: std::time::Duration::from_secs(5),
-        shutdown_grace: std::time::Duration::from_secs(1),
-        seed: false,
-    }
+    let mut settings = Settings::local(
+        "127.0.0.1:0".parse().expect("an address"),
+        "mysql://nobody@127.0.0.1:1/none",
+        Some(TOKEN),
+    )
+    .expect("settings");
+    settings.seed = false;
+    settings
 }
 
 /// One request through a fresh router on `state`; the status and body.

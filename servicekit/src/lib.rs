@@ -5,12 +5,14 @@
 //! the images have no shell and no curl). [`sockets`] decodes the kernel's
 //! TCP tables, which on the host network are the host's. What several
 //! crates show or check the same way lives here once: [`money`] (cents as
-//! dollars) and [`secret`] (the constant-time token comparison).
+//! dollars), [`secret`] (the constant-time token comparison) and [`tls`]
+//! (a certificate's fingerprint as people read it).
 
 pub mod money;
 pub mod probe;
 pub mod secret;
 pub mod sockets;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
