@@ -1,4 +1,4 @@
-//! The notebook gateway: the data scientist's notebook from the seed, as a
+//! The notebook gateway: the data scientist's Jupyter notebook of the guide's ShopDotCom example, as a
 //! localhost client of the ShopDotCom API. On the host network it reaches
 //! the API simply as `http://localhost:3000`, runs the analysis the notebook
 //! would ([`analytics`]), and shows it as a one-shot report ([`report`]) or
@@ -59,7 +59,7 @@ pub struct ServeSettings {
     pub cache_for: Duration,
 }
 
-/// Refuses to serve beyond loopback without an access token: the seed's
+/// Refuses to serve beyond loopback without an access token: the guide's
 /// notebook ran with its token disabled, and this gateway will not.
 pub fn check_exposure(settings: &ServeSettings) -> anyhow::Result<()> {
     if !settings.bind.ip().is_loopback() && settings.access_token.is_none() {

@@ -37,32 +37,97 @@ pub fn connect(bind: SocketAddr) -> Result<TcpStream, String> {
 /// `GET path` over HTTP/1.1 on the server bound to `bind`: `Ok` with the
 /// body when it answers 200, `Err` saying what happened otherwise.
 pub fn http_get(bind: SocketAddr, path: &str) -> Result<String, String> {
-    let target = target(bind);
-    let mut stream = connect(bind)?;
-    // One write: `write!` would send the pieces as separate segments, and a
-    // server that answers after the first could reset the rest.
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n");
+    let answer = get(target(bind), path, TIMEOUT)?;
+    if answer.status == 200 {
+        Ok(format!("{path}: {}", answer.body.trim()))
+    } else {
+        Err(format!(
+            "{path} answered {}: {}",
+            answer.status,
+            answer.body.trim()
+        ))
+    }
+}
+
+/// The most [`get`] reads of an answer.
+const MAX_ANSWER: u64 = 256 * 1024;
+
+/// An HTTP answer: status code and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub body: String,
+}
+
+/// `GET path` over HTTP/1.1 with `Connection: close` to exactly `addr`, each
+/// connect, write and read bounded by `timeout`, at most 256 KiB read; a
+/// chunked body is joined. The one small HTTP client of the workspace: the
+/// services' health checks and `stackctl verify` both use it.
+pub fn get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<HttpAnswer, String> {
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .and_then(|()| stream.set_write_timeout(Some(timeout)))
+        .map_err(|e| e.to_string())?;
+    // One write: pieces sent as separate segments could be reset by a server
+    // that answers after the first.
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     stream
         .write_all(request.as_bytes())
-        .map_err(|e| e.to_string())?;
-    let mut response = Vec::new();
+        .map_err(|e| format!("cannot send to {addr}: {e}"))?;
+    let mut raw = Vec::new();
     stream
-        .take(64 * 1024)
-        .read_to_end(&mut response)
-        .map_err(|e| format!("no answer from {target}: {e}"))?;
-    let text = String::from_utf8_lossy(&response);
-    let status_line = text.lines().next().unwrap_or_default().to_owned();
-    let body = text
-        .split("\r\n\r\n")
+        .take(MAX_ANSWER)
+        .read_to_end(&mut raw)
+        .map_err(|e| format!("no answer from {addr}: {e}"))?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n");
+    let (head, body) = match split {
+        Some(at) => (&raw[..at], &raw[at + 4..]),
+        None => (&raw[..], &[][..]),
+    };
+    let head = String::from_utf8_lossy(head);
+    let status = head
+        .split_whitespace()
         .nth(1)
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
-    if status_line.split_whitespace().nth(1) == Some("200") {
-        Ok(format!("{path}: {body}"))
-    } else {
-        Err(format!("{path} answered `{status_line}`: {body}"))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| {
+            format!(
+                "not an HTTP answer: `{}`",
+                head.lines().next().unwrap_or_default().trim()
+            )
+        })?;
+    Ok(HttpAnswer {
+        status,
+        body: String::from_utf8_lossy(&dechunk(&head, body)).into_owned(),
+    })
+}
+
+/// The body of a chunked answer, joined (as bytes: a chunk may end inside
+/// a character); other bodies as they are.
+fn dechunk(head: &str, body: &[u8]) -> Vec<u8> {
+    if !head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return body.to_vec();
     }
+    let mut out = Vec::new();
+    let mut rest = body;
+    while let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&rest[..line_end])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.split(';').next().unwrap_or("").trim(), 16).ok());
+        let after = &rest[line_end + 2..];
+        let Some(size) = size.filter(|&n| n > 0 && n <= after.len()) else {
+            break;
+        };
+        out.extend_from_slice(&after[..size]);
+        rest = after[size..]
+            .strip_prefix(b"\r\n")
+            .unwrap_or(&after[size..]);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -117,5 +182,42 @@ mod tests {
             assert_eq!(http_get(addr, "/healthz").is_ok(), healthy, "{answer}");
             server.join().unwrap();
         }
+    }
+
+    #[test]
+    fn chunked_bodies_are_joined() {
+        let head = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked";
+        assert_eq!(dechunk(head, b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), b"abcde");
+        assert_eq!(dechunk("HTTP/1.1 200 OK", b"plain"), b"plain");
+        // A chunk boundary inside a character, and sizes that lie, do not panic.
+        let euro = "\u{20ac}".as_bytes();
+        let split = [
+            b"1\r\n",
+            &euro[..1],
+            b"\r\n2\r\n",
+            &euro[1..],
+            b"\r\n0\r\n\r\n",
+        ]
+        .concat();
+        assert_eq!(dechunk(head, &split), euro);
+        assert_eq!(dechunk(head, b"ff\r\nshort"), b"");
+    }
+
+    #[test]
+    fn a_port_that_only_accepts_is_not_an_http_server() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut request = Vec::new();
+            let mut byte = [0u8; 1];
+            while !request.ends_with(b"\r\n\r\n") && socket.read(&mut byte).unwrap() == 1 {
+                request.push(byte[0]);
+            }
+            socket.write_all(b"hello\r\n").unwrap();
+        });
+        let err = get(addr, "/healthz", TIMEOUT).unwrap_err();
+        assert!(err.contains("not an HTTP answer"), "{err}");
+        server.join().unwrap();
     }
 }

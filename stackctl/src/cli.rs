@@ -91,6 +91,9 @@ pub enum Command {
         /// The Debian mirror for debootstrap, if a base image must be made.
         #[arg(long, env = "STACKCTL_DEBIAN_MIRROR")]
         mirror: Option<String>,
+        /// Output format of the final report (progress always goes to stderr).
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
     },
     /// Stop and remove the stack's containers and its firewall rules.
     ///

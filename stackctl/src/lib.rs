@@ -25,6 +25,7 @@ pub mod graph;
 pub mod image;
 pub mod listeners;
 pub mod machine_lock;
+pub mod percent;
 pub mod pins;
 pub mod progress;
 pub mod secrets;
@@ -68,7 +69,19 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             no_firewall,
             timeout,
             mirror,
-        } => commands::up::run(&project, services, !no_firewall, timeout, mirror, out).await,
+            format,
+        } => {
+            commands::up::run(
+                &project,
+                services,
+                !no_firewall,
+                timeout,
+                mirror,
+                format,
+                out,
+            )
+            .await
+        }
         Command::Down { volumes } => commands::down::run(&project, volumes, out).await,
         Command::Ps { format } => commands::ps::run(&project, format, out).await,
         Command::Logs {

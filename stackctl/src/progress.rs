@@ -7,6 +7,17 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+/// Whether to color what goes to a stream that is (or is not) a terminal:
+/// only on a terminal, and never when `NO_COLOR` is set to anything but the
+/// empty string (<https://no-color.org>).
+pub fn color(stream_is_terminal: bool) -> bool {
+    color_with(stream_is_terminal, std::env::var_os("NO_COLOR"))
+}
+
+fn color_with(stream_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    stream_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 /// Hands out one [`Task`] per unit of work.
 #[derive(Clone)]
 pub struct Progress {
@@ -31,11 +42,14 @@ impl Progress {
     pub fn task(&self, name: &str) -> Task {
         let bar = self.multi.as_ref().map(|multi| {
             let bar = multi.add(ProgressBar::new_spinner());
+            let template = if color(true) {
+                "{spinner:.cyan} {prefix:.bold} {wide_msg} {elapsed:.dim}"
+            } else {
+                "{spinner} {prefix} {wide_msg} {elapsed}"
+            };
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner:.cyan} {prefix:.bold} {wide_msg} {elapsed:.dim}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                ProgressStyle::with_template(template)
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
             bar.set_prefix(name.to_owned());
             bar.enable_steady_tick(Duration::from_millis(120));
@@ -122,5 +136,21 @@ impl Task {
             }
             _ => eprintln!("{line}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn color_only_on_a_terminal_and_never_with_no_color_set() {
+        assert!(color_with(true, None));
+        assert!(!color_with(false, None));
+        assert!(!color_with(true, Some("1".into())));
+        assert!(
+            color_with(true, Some("".into())),
+            "an empty NO_COLOR is unset"
+        );
     }
 }

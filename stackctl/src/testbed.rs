@@ -355,7 +355,7 @@ impl Database {
     /// `mysql://` URL for `user` with `password` (or none), database `shop`.
     pub fn url(&self, user: &str, password: Option<&str>) -> String {
         let auth = match password {
-            Some(pw) => format!("{user}:{}", urlencode(pw)),
+            Some(pw) => format!("{user}:{}", crate::percent::encode(pw, b"")),
             None => user.to_owned(),
         };
         format!("mysql://{auth}@127.0.0.1:{}/shop", self.port)
@@ -381,17 +381,6 @@ impl Database {
     pub async fn recreate(&mut self) -> anyhow::Result<()> {
         self.bed.recreate("db").await
     }
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]

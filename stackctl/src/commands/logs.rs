@@ -14,7 +14,7 @@ pub(crate) async fn run(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let docker = engine::connect().await?;
-    let color = std::io::stdout().is_terminal();
+    let color = crate::progress::color(std::io::stdout().is_terminal());
     tokio::select! {
         result = logs(&docker, project, services, follow, tail, color, out) => result,
         _ = tokio::signal::ctrl_c() => Ok(()),

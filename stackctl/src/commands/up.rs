@@ -3,11 +3,24 @@
 use std::io::{IsTerminal as _, Write};
 use std::time::Duration;
 
+use serde::Serialize;
+
+use crate::cli::TableFormat;
 use crate::compose::Project;
 use crate::engine;
 use crate::image::{BootstrapOptions, BuildOptions};
 use crate::progress::Progress;
-use crate::stack::up::{UpOptions, up};
+use crate::stack::up::{UpOptions, UpReport, up};
+
+/// `up --format json`: the report, with the project and its firewall chain.
+#[derive(Serialize)]
+struct UpJson<'a> {
+    project: &'a str,
+    #[serde(flatten)]
+    report: &'a UpReport,
+    /// The iptables chain of the project's rules, when the firewall is on.
+    firewall_chain: Option<String>,
+}
 
 pub(crate) async fn run(
     project: &Project,
@@ -15,6 +28,7 @@ pub(crate) async fn run(
     firewall: bool,
     timeout: u64,
     mirror: Option<String>,
+    format: TableFormat,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let docker = engine::connect().await?;
@@ -28,13 +42,26 @@ pub(crate) async fn run(
         },
     };
     let report = up(&docker, project, &options, &Progress::new()).await?;
-    let loud = std::io::stderr().is_terminal();
+    let loud = crate::progress::color(std::io::stderr().is_terminal());
     for warning in &report.warnings {
         if loud {
             eprintln!("\x1b[1;31mwarning:\x1b[0m {warning}");
         } else {
             eprintln!("warning: {warning}");
         }
+    }
+    let chain = report
+        .firewall
+        .then(|| crate::firewall::chain_name(&project.name));
+    if format == TableFormat::Json {
+        let json = UpJson {
+            project: &project.name,
+            report: &report,
+            firewall_chain: chain,
+        };
+        serde_json::to_writer_pretty(&mut *out, &json)?;
+        writeln!(out)?;
+        return Ok(());
     }
     writeln!(
         out,
@@ -56,11 +83,10 @@ pub(crate) async fn run(
             s.action.to_string()
         )?;
     }
-    if report.firewall {
+    if let Some(chain) = chain {
         writeln!(
             out,
-            "firewall: on (iptables chain {}); each service that declares `x-stackctl.egress` may reach only that",
-            crate::firewall::chain_name(&project.name)
+            "firewall: on (iptables chain {chain}); each service that declares `x-stackctl.egress` may reach only that"
         )?;
     }
     Ok(())

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use legacy_telnet::protocol::{Event, Parser};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -21,37 +22,16 @@ const MAX_READ: usize = 256 * 1024;
 /// The prompt of the warehouse terminal, after which it waits for a line.
 pub const TELNET_PROMPT: &[u8] = b"shop> ";
 
-/// An HTTP answer: status code and body.
-#[derive(Debug, Clone)]
-pub struct HttpAnswer {
-    pub status: u16,
-    pub body: String,
-}
+pub use servicekit::probe::HttpAnswer;
 
-/// `GET path` over HTTP/1.1 with `Connection: close`.
+/// `GET path` over HTTP/1.1 with `Connection: close`: the workspace's one
+/// small HTTP client ([`servicekit::probe::get`]), on a blocking thread.
 pub async fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<HttpAnswer> {
-    bounded(addr, async {
-        let mut stream = TcpStream::connect(addr).await?;
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await?;
-        let mut raw = Vec::new();
-        stream.take(MAX_READ as u64).read_to_end(&mut raw).await?;
-        let split = raw.windows(4).position(|w| w == b"\r\n\r\n");
-        let (head, body) = match split {
-            Some(at) => (&raw[..at], &raw[at + 4..]),
-            None => (&raw[..], &[][..]),
-        };
-        let head = String::from_utf8_lossy(head);
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .with_context(|| format!("not an HTTP answer: `{}`", first_line(&head)))?;
-        Ok(HttpAnswer {
-            status,
-            body: String::from_utf8_lossy(&dechunk(&head, body)).into_owned(),
-        })
+    let path = path.to_owned();
+    bounded(addr, async move {
+        tokio::task::spawn_blocking(move || servicekit::probe::get(addr, &path, PROBE_TIMEOUT))
+            .await?
+            .map_err(anyhow::Error::msg)
     })
     .await
 }
@@ -134,61 +114,16 @@ async fn read_to_prompt(stream: &mut TcpStream) -> anyhow::Result<String> {
     }
 }
 
-/// Removes Telnet commands (IAC sequences, subnegotiations) from `data`.
+/// The text of the terminal's output: Telnet commands (IAC sequences,
+/// negotiations, subnegotiations) removed by the terminal's own parser, so
+/// client and server read the protocol the same way; line ends as CR LF.
 pub fn strip_telnet(data: &[u8]) -> Vec<u8> {
-    const IAC: u8 = 255;
-    const SB: u8 = 250;
-    const SE: u8 = 240;
     let mut out = Vec::with_capacity(data.len());
-    let mut i = 0;
-    while i < data.len() {
-        match (data[i], data.get(i + 1)) {
-            (IAC, Some(&IAC)) => {
-                out.push(IAC);
-                i += 2;
-            }
-            (IAC, Some(&SB)) => {
-                let end = data[i..]
-                    .windows(2)
-                    .position(|w| w == [IAC, SE])
-                    .map_or(data.len(), |p| i + p + 2);
-                i = end;
-            }
-            (IAC, Some(&(251..=254))) => i += 3,
-            (IAC, _) => i += 2,
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    out
-}
-
-/// The body of a chunked answer, joined (as bytes: a chunk may end inside
-/// a character); other bodies as they are.
-fn dechunk(head: &str, body: &[u8]) -> Vec<u8> {
-    if !head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        return body.to_vec();
-    }
-    let mut out = Vec::new();
-    let mut rest = body;
-    while let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") {
-        let size = std::str::from_utf8(&rest[..line_end])
-            .ok()
-            .and_then(|s| usize::from_str_radix(s.split(';').next().unwrap_or("").trim(), 16).ok());
-        let after = &rest[line_end + 2..];
-        let Some(size) = size.filter(|&n| n > 0 && n <= after.len()) else {
-            break;
-        };
-        out.extend_from_slice(&after[..size]);
-        rest = after[size..]
-            .strip_prefix(b"\r\n")
-            .unwrap_or(&after[size..]);
-    }
+    Parser::default().feed(data, |event| match event {
+        Event::Data(byte) => out.push(byte),
+        Event::EndOfLine => out.extend_from_slice(b"\r\n"),
+        Event::Negotiate { .. } | Event::EraseChar | Event::EraseLine => {}
+    });
     out
 }
 
@@ -222,40 +157,5 @@ mod tests {
         ]
         .concat();
         assert_eq!(strip_telnet(&data), [&b"hi"[..], &[255], b"!"].concat());
-    }
-
-    #[test]
-    fn chunked_bodies_are_joined() {
-        let head = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked";
-        assert_eq!(dechunk(head, b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), b"abcde");
-        assert_eq!(dechunk("HTTP/1.1 200 OK", b"plain"), b"plain");
-        // A chunk boundary inside a character, and sizes that lie, do not panic.
-        let euro = "\u{20ac}".as_bytes();
-        let split = [
-            b"1\r\n",
-            &euro[..1],
-            b"\r\n2\r\n",
-            &euro[1..],
-            b"\r\n0\r\n\r\n",
-        ]
-        .concat();
-        assert_eq!(dechunk(head, &split), euro);
-        assert_eq!(dechunk(head, b"ff\r\nshort"), b"");
-    }
-
-    #[tokio::test]
-    async fn a_port_that_only_accepts_is_not_an_http_server() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let (mut socket, _) = listener.accept().await.unwrap();
-            // Read the request first: closing with unread data would reset.
-            let mut request = [0u8; 1024];
-            let _ = socket.read(&mut request).await;
-            socket.write_all(b"hello\r\n").await.unwrap();
-            socket.shutdown().await.unwrap();
-        });
-        let err = http_get(addr, "/healthz").await.unwrap_err();
-        assert!(format!("{err:#}").contains("not an HTTP answer"), "{err:#}");
     }
 }

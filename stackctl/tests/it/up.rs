@@ -321,3 +321,50 @@ async fn lock_refuses_a_project_that_never_ran_and_creates_nothing() -> anyhow::
     assert!(!dir.exists(), "{} was created", dir.display());
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_reports_as_json_for_scripts() -> anyhow::Result<()> {
+    let name = format!("stackctl-test-up-json-{}", std::process::id());
+    let secrets = tempfile::tempdir()?;
+    let db_port = stackctl::testbed::free_port()?;
+    let stackctl = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_stackctl"));
+        command
+            .arg("-f")
+            .arg(stackctl::testbed::stack_compose_file())
+            .args(["-p", &name])
+            .args(args)
+            .env("SHOP_SECRETS_DIR", secrets.path())
+            .env("SHOP_DB_PORT", db_port.to_string());
+        command
+    };
+    let output = stackctl(&["up", "--format", "json", "db"]).output()?;
+    let down = stackctl(&["down", "-v"]).output()?;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    assert_eq!(report["project"], name.as_str());
+    assert_eq!(report["services"][0]["service"], "db");
+    assert_eq!(report["services"][0]["health"], "healthy");
+    assert_eq!(report["services"][0]["action"], "created");
+    assert_eq!(
+        report["services"][0]["endpoints"][0],
+        format!("mysql://127.0.0.1:{db_port} (this host only)")
+    );
+    assert_eq!(report["firewall"], true);
+    assert!(
+        report["firewall_chain"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("STACKCTL-")),
+        "{report}"
+    );
+    Ok(())
+}

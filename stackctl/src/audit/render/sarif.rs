@@ -64,9 +64,9 @@ fn result(finding: &Finding) -> Value {
     if let Some(location) = &finding.location {
         // A relative path is a relative URI reference; an absolute one needs its scheme.
         let uri = if location.file.starts_with('/') {
-            format!("file://{}", percent_encode(&location.file))
+            format!("file://{}", crate::percent::encode(&location.file, b"/"))
         } else {
-            percent_encode(&location.file)
+            crate::percent::encode(&location.file, b"/")
         };
         let mut physical = json!({ "artifactLocation": { "uri": uri } });
         if let Some(line) = location.line {
@@ -112,19 +112,4 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     });
     serde_json::to_writer_pretty(&mut *out, &document)?;
     writeln!(out)
-}
-
-/// A path as a URI path: every byte but the unreserved ones and `/` is
-/// percent-encoded (RFC 3986), so a space or `#` in a directory name does not
-/// end or break the URI.
-fn percent_encode(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for byte in path.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
