@@ -168,10 +168,8 @@ async fn connection(shared: &Shared, stream: TcpStream, addr: SocketAddr, local:
             // thing a TLS client understands here.
             return Outcome::NoTls;
         };
-        let handshake = tokio::time::timeout(
-            shared.options.handshake_timeout,
-            acceptor.accept(stream),
-        );
+        let handshake =
+            tokio::time::timeout(shared.options.handshake_timeout, acceptor.accept(stream));
         let tls = tokio::select! {
             tls = handshake => tls,
             _ = stop.changed() => return Outcome::Closed,

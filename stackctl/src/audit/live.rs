@@ -444,6 +444,7 @@ fn from_inspect(
         egress: None,
         egress_source: "",
         lan: declared.lan.clone(),
+        carries: declared.carries.clone(),
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
-use crate::compose::extension::{EgressRule, Endpoint};
+use crate::compose::extension::{Carried, EgressRule, Endpoint};
 use crate::compose::model::Restart;
 use crate::compose::positions::KeyPath;
 use crate::compose::{Project, Service};
@@ -143,6 +143,8 @@ pub struct Subject {
     pub egress_source: &'static str,
     /// `x-stackctl.lan`: why the service serves the LAN.
     pub lan: Option<String>,
+    /// `x-stackctl.carries`: sensitive data that crosses its ports.
+    pub carries: Vec<Carried>,
 }
 
 impl Subject {
@@ -195,6 +197,7 @@ impl Subject {
             egress: None,
             egress_source: "",
             lan: None,
+            carries: Vec::new(),
         }
     }
 }
@@ -377,6 +380,7 @@ pub fn from_compose(project: &Project, name: &str, service: &Service) -> Subject
         egress: extension.egress.clone(),
         egress_source: "x-stackctl.egress, enforced by `stackctl up`'s firewall",
         lan: extension.lan.clone(),
+        carries: extension.carries.clone(),
     }
 }
 

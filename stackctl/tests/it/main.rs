@@ -4,6 +4,7 @@
 //! each test still brings up (and removes) whatever it needs itself.
 
 mod audit;
+mod audit_sensitive;
 mod bench;
 mod build;
 mod compose;
