@@ -21,6 +21,8 @@ pub mod telemetry;
 pub mod tls;
 
 #[cfg(test)]
+mod listener_tests;
+#[cfg(test)]
 mod router_tests;
 
 use std::future::Future;

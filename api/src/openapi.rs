@@ -46,8 +46,29 @@ pub(crate) fn router(routes: OpenApiRouter<AppState>) -> axum::Router<AppState> 
         .merge(routes)
         .routes(routes!(openapi_json))
         .split_for_parts();
-    DOCUMENT.get_or_init(|| api.to_pretty_json().unwrap_or_default());
+    DOCUMENT.get_or_init(|| {
+        let mut doc = serde_json::to_value(&api).unwrap_or_default();
+        mark_loopback_only(&mut doc);
+        serde_json::to_string_pretty(&doc).unwrap_or_default()
+    });
     router
+}
+
+/// Marks the operations of [`crate::plane::LOOPBACK_ONLY`] with
+/// `x-loopback-only: true` and says so in their descriptions, so the
+/// document and the plane guard come from one list.
+fn mark_loopback_only(doc: &mut serde_json::Value) {
+    for (method, route) in crate::plane::LOOPBACK_ONLY {
+        let method = method.as_str().to_ascii_lowercase();
+        let Some(op) = doc["paths"][route].get_mut(&method) else {
+            continue;
+        };
+        op["x-loopback-only"] = serde_json::Value::Bool(true);
+        let description = op["description"].as_str().unwrap_or_default().to_owned();
+        op["description"] = serde_json::Value::String(format!(
+            "{description}\n\nLoopback only: answers clients on the API's own host; from the network it is a 404."
+        ).trim_start().to_owned().into());
+    }
 }
 
 /// This document.

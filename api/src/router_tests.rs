@@ -55,3 +55,103 @@ async fn unknown_methods_share_one_metrics_label() {
     assert!(!methods.iter().any(|m| m.starts_with("FOO")), "{methods:?}");
     assert!(methods.contains("other"), "{methods:?}");
 }
+
+/// A request from `peer` (as the listener would record it), with headers.
+fn from(peer: &str, method: &str, uri: &str, headers: &[(&str, &str)]) -> Request<Body> {
+    let mut builder = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let mut request = builder.body(Body::empty()).expect("a request");
+    request.extensions_mut().insert(crate::plane::Peer {
+        addr: peer.parse().expect("a peer address"),
+        tls: true,
+    });
+    request
+}
+
+const LAN: &str = "10.213.0.2:40000";
+const HOST: &str = "127.0.0.1:40000";
+
+#[tokio::test]
+async fn loopback_only_operations_are_not_found_from_another_host_even_with_the_token() {
+    let state = crate::state(&settings());
+    let bearer = format!("Bearer {TOKEN}");
+    for (method, route) in crate::plane::LOOPBACK_ONLY {
+        let uri = route.replace("{id}", "1");
+        let (status, body) = send(
+            &state,
+            from(LAN, method.as_str(), &uri, &[("authorization", &bearer)]),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {uri}: {body}");
+        assert!(body.contains("no-such-route"), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn an_authorization_header_from_another_host_is_refused_without_comparing_it() {
+    let state = crate::state(&settings());
+    for token in [TOKEN, "wrong"] {
+        let (status, body) = send(
+            &state,
+            from(
+                LAN,
+                "GET",
+                "/healthz",
+                &[("authorization", &format!("Bearer {token}"))],
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert!(
+            body.contains("urn:shopdotcom:problem:loopback-only"),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_loopback_plane_answers_on_loopback_and_public_routes_everywhere() {
+    let state = crate::state(&settings());
+    let (status, body) = send(&state, from(HOST, "GET", "/metrics", &[])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("api_connections_total"), "{body}");
+    let (status, _) = send(&state, from(HOST, "DELETE", "/api/products/1", &[])).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "admin routes answer, asking for the token"
+    );
+    let (status, _) = send(&state, from(LAN, "GET", "/healthz", &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    // A request no listener handed over (no peer) is from afar.
+    let request = Request::builder()
+        .uri("/metrics")
+        .body(Body::empty())
+        .expect("a request");
+    assert_eq!(send(&state, request).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_document_marks_exactly_the_loopback_only_operations() {
+    let state = crate::state(&settings());
+    let (status, body) = send(&state, from(LAN, "GET", "/openapi.json", &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    let doc: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let mut marked = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("an item") {
+            if op["x-loopback-only"] == true {
+                marked.push((method.to_ascii_uppercase(), path.clone()));
+            }
+        }
+    }
+    marked.sort();
+    let mut expected: Vec<(String, String)> = crate::plane::LOOPBACK_ONLY
+        .iter()
+        .map(|(m, p)| (m.as_str().to_owned(), (*p).to_owned()))
+        .collect();
+    expected.sort();
+    assert_eq!(marked, expected);
+}

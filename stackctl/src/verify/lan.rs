@@ -82,8 +82,9 @@ impl LanClient {
         Ok(self.inside(move || TcpListener::bind(addr))??)
     }
 
-    /// Runs `work` on a thread that has joined the namespace.
-    fn inside<T: Send + 'static>(
+    /// Runs `work` on a thread that has joined the namespace: every socket
+    /// it opens is the LAN client's.
+    pub fn inside<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> std::io::Result<T> {
