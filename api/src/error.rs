@@ -46,6 +46,8 @@ pub enum ApiError {
     OutOfStock(Vec<Shortage>),
     #[error("this Idempotency-Key was used for a different order; use a new key for a new order")]
     IdempotencyKeyReused,
+    #[error("the order names products that do not exist: {}", .0.iter().map(u64::to_string).collect::<Vec<_>>().join(", "))]
+    UnknownProducts(Vec<u64>),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -81,9 +83,8 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Validation { .. } | ApiError::IdempotencyKeyReused => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::IdempotencyKeyReused | ApiError::UnknownProducts(_) => StatusCode::CONFLICT,
             ApiError::NotFound(_) | ApiError::NoSuchRoute(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) | ApiError::OutOfStock(_) => StatusCode::CONFLICT,
@@ -108,6 +109,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::OutOfStock(_) => "out-of-stock",
             ApiError::IdempotencyKeyReused => "idempotency-key-reused",
+            ApiError::UnknownProducts(_) => "unknown-product",
             ApiError::PayloadTooLarge(_) => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Unauthorized(_) => "unauthorized",

@@ -7,6 +7,7 @@
 //! the admin operations, readiness and metrics to this host only.
 
 pub mod config;
+pub mod contract;
 pub mod db;
 pub mod error;
 mod extract;
@@ -43,11 +44,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// The whole application: routes, fallbacks and middleware.
 pub fn app(state: AppState) -> Router {
-    let routes = OpenApiRouter::new()
-        .merge(routes::health::router())
-        .merge(routes::products::router())
-        .merge(routes::orders::router());
-    openapi::router(routes)
+    openapi::router(documented_routes())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(axum::middleware::from_fn(plane::guard))
@@ -59,6 +56,14 @@ pub fn app(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// Every resource's documented routes.
+fn documented_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(routes::health::router())
+        .merge(routes::products::router())
+        .merge(routes::orders::router())
 }
 
 /// The shared state for `settings`, with a database pool that has not

@@ -155,3 +155,112 @@ async fn the_document_marks_exactly_the_loopback_only_operations() {
     expected.sort();
     assert_eq!(marked, expected);
 }
+
+#[test]
+fn the_document_states_every_limit_of_the_contract() {
+    let doc = crate::openapi::document(crate::documented_routes()).expect("every target found");
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["NewProduct"]["properties"]["price_cents"]["maximum"],
+        crate::contract::MAX_PRICE_CENTS
+    );
+    assert_eq!(
+        schemas["NewOrder"]["properties"]["items"]["maxItems"],
+        crate::contract::MAX_ITEMS
+    );
+    assert_eq!(schemas["NewOrder"]["additionalProperties"], false);
+    assert_eq!(
+        schemas["OrderStatus"]["enum"],
+        serde_json::json!(crate::routes::orders::OrderStatus::NAMES)
+    );
+    let list = &doc["paths"]["/api/products"]["get"];
+    let paging = list["parameters"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["name"] == "paging"))
+        .expect("the paging parameter");
+    assert_eq!(
+        paging["schema"]["not"]["required"],
+        serde_json::json!(["cursor", "offset"])
+    );
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("an item") {
+            for status in ["403", "503"] {
+                assert!(
+                    op["responses"].get(status).is_some(),
+                    "{method} {path}: {status}"
+                );
+            }
+        }
+    }
+}
+
+/// Text the patterns are tried on: edges of every rule.
+const SAMPLES: &[&str] = &[
+    "",
+    " ",
+    "a",
+    "AB",
+    "A-",
+    "-A",
+    "ab",
+    "A B",
+    "AUD-001",
+    "x@y.z",
+    "a@b",
+    "@b.c",
+    "a@.b",
+    "a@b.",
+    "a@@b.c",
+    "a b@c.d",
+    "\u{3000}",
+    "caf\u{e9}",
+    "\u{1F3A7}",
+    "tab\tin",
+    "\u{85}",
+    "\u{a0}x",
+    "x\u{2028}",
+    "~!",
+    "42",
+    "0",
+    "-1",
+    "1234567890123456789",
+    "x\u{7f}",
+];
+
+#[test]
+fn every_published_pattern_agrees_with_the_check_that_enforces_it() {
+    use crate::contract::*;
+    let long = "Y".repeat(300);
+    let mut samples: Vec<String> = SAMPLES.iter().map(|s| s.to_string()).collect();
+    samples.push(long.clone());
+    samples.push(format!("a@{long}.com"));
+    let rules: Vec<(String, Box<dyn Fn(&str) -> bool>)> = vec![
+        (SKU_PATTERN.to_owned(), Box::new(sku_ok)),
+        (
+            text_pattern(),
+            Box::new(|t: &str| {
+                t.chars().all(|c| !c.is_control()) && t.chars().any(|c| !c.is_whitespace())
+            }),
+        ),
+        (email_pattern(), Box::new(email_ok)),
+        (
+            IDEMPOTENCY_KEY_PATTERN.to_owned(),
+            Box::new(idempotency_key_ok),
+        ),
+        (
+            CURSOR_PATTERN.to_owned(),
+            Box::new(|t: &str| cursor(t).is_some()),
+        ),
+    ];
+    for (pattern, check) in rules {
+        let regex = regex::Regex::new(&pattern).unwrap_or_else(|e| panic!("{pattern}: {e}"));
+        for sample in &samples {
+            let by_length = pattern != email_pattern() || sample.chars().count() <= MAX_EMAIL;
+            assert_eq!(
+                regex.is_match(sample) && by_length,
+                check(sample),
+                "{pattern} vs the check on {sample:?}"
+            );
+        }
+    }
+}

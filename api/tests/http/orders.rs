@@ -10,6 +10,7 @@ use crate::fixture::{Shared, expect_json, expect_problem, orders_of, unique};
 
 testkit::tests!(Shared;
     an_order_is_placed_with_totals_computed_by_the_server,
+    lines_of_the_same_product_add_up_to_one_line,
     replaying_a_key_returns_the_same_order_and_takes_stock_once,
     a_key_reused_for_a_different_order_is_refused,
     an_order_without_an_idempotency_key_is_refused,
@@ -51,6 +52,21 @@ async fn an_order_is_placed_with_totals_computed_by_the_server(
     Ok(())
 }
 
+async fn lines_of_the_same_product_add_up_to_one_line(shared: Arc<Shared>) -> anyhow::Result<()> {
+    let client = shared.client();
+    let a = client.new_product("orders", 300, 10).await?;
+    let body = json!({
+        "customer_email": "twice@example.com",
+        "items": [{"product_id": a["id"], "quantity": 2}, {"product_id": a["id"], "quantity": 3}],
+    });
+    let order = expect_json(client.order(&unique("key"), &body).await?, 201).await?;
+    assert_eq!(order["items"].as_array().map(Vec::len), Some(1), "{order}");
+    assert_eq!(order["items"][0]["quantity"], 5);
+    assert_eq!(order["total_cents"], 1500);
+    assert_eq!(client.stock(a["id"].as_u64().unwrap()).await?, 5);
+    Ok(())
+}
+
 async fn replaying_a_key_returns_the_same_order_and_takes_stock_once(
     shared: Arc<Shared>,
 ) -> anyhow::Result<()> {
@@ -85,7 +101,7 @@ async fn a_key_reused_for_a_different_order_is_refused(shared: Arc<Shared>) -> a
     let other = json!({"customer_email": "first@example.com", "items": [{"product_id": product["id"], "quantity": 2}]});
     expect_problem(
         client.order(&key, &other).await?,
-        422,
+        409,
         "idempotency-key-reused",
     )
     .await?;
@@ -163,11 +179,14 @@ async fn an_unknown_product_is_refused_and_nothing_is_taken(
     ]});
     let problem = expect_problem(
         client.order(&unique("key"), &body).await?,
-        422,
-        "validation-failed",
+        409,
+        "unknown-product",
     )
     .await?;
-    assert_eq!(problem["errors"][0]["field"], "items[1].product_id");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("987654321"),
+        "{problem}"
+    );
     assert_eq!(client.stock(real["id"].as_u64().unwrap()).await?, 5);
     assert_eq!(orders_of(&shared, &email).await?, 0);
     Ok(())
