@@ -105,6 +105,57 @@ pub fn cursor(text: &str) -> Option<u64> {
         .flatten()
 }
 
+/// Integers of request bodies as JSON Schema reads them: `464.0` is the
+/// integer 464 (a number with no fraction is an integer in JSON Schema),
+/// so the API takes it as one; `464.5` and strings are not integers.
+pub mod whole {
+    use serde::de::{Deserialize as _, Deserializer, Error as _};
+
+    fn number<'de, D: Deserializer<'de>>(d: D) -> Result<i128, D::Error> {
+        let n = serde_json::Number::deserialize(d)?;
+        if let Some(i) = n.as_i64() {
+            return Ok(i128::from(i));
+        }
+        if let Some(u) = n.as_u64() {
+            return Ok(i128::from(u));
+        }
+        match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 1e30 => Ok(f as i128),
+            _ => Err(D::Error::custom(format!(
+                "invalid value: {n}, expected an integer"
+            ))),
+        }
+    }
+
+    /// A required integer field.
+    pub fn deserialize<'de, D, T>(d: D) -> Result<T, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: TryFrom<i128>,
+    {
+        let n = number(d)?;
+        T::try_from(n).map_err(|_| D::Error::custom(format!("{n} is out of range")))
+    }
+
+    /// An optional integer field (`null` or absent: none).
+    pub mod option {
+        use serde::de::{Deserialize as _, Deserializer, Error as _};
+
+        pub fn deserialize<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+        where
+            D: Deserializer<'de>,
+            T: TryFrom<i128>,
+        {
+            match Option::<serde_json::Value>::deserialize(d)? {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(value) => super::deserialize(value)
+                    .map(Some)
+                    .map_err(D::Error::custom),
+            }
+        }
+    }
+}
+
 /// A schema fragment for an id.
 pub fn id_schema() -> Value {
     json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_ID})
@@ -273,6 +324,29 @@ mod tests {
             assert!(!email_ok(bad), "{bad}");
         }
         assert!(!email_ok(&format!("{}@b.c", "a".repeat(MAX_EMAIL))));
+    }
+
+    #[test]
+    fn integers_may_be_written_with_a_zero_fraction() {
+        #[derive(serde::Deserialize)]
+        struct Body {
+            #[serde(deserialize_with = "whole::deserialize")]
+            n: u32,
+            #[serde(default, deserialize_with = "whole::option::deserialize")]
+            m: Option<i64>,
+        }
+        let body: Body = serde_json::from_str(r#"{"n": 464.0, "m": -3}"#).unwrap();
+        assert_eq!((body.n, body.m), (464, Some(-3)));
+        let body: Body = serde_json::from_str(r#"{"n": 1}"#).unwrap();
+        assert_eq!(body.m, None);
+        for bad in [
+            r#"{"n": 4.5}"#,
+            r#"{"n": -1}"#,
+            r#"{"n": "4"}"#,
+            r#"{"n": 1e40}"#,
+        ] {
+            assert!(serde_json::from_str::<Body>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -221,7 +221,7 @@ where
         Err(err) if err.is_timeout() => Outcome::HeaderTimeout,
         Err(err) => {
             tracing::debug!(peer = %peer.addr, error = %err, "connection error");
-            Outcome::Served
+            Outcome::Broken
         }
     }
 }

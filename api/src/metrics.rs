@@ -43,6 +43,9 @@ pub struct Metrics {
 pub enum Outcome {
     /// Served HTTP until the client or the server closed it.
     Served,
+    /// Ended by an error mid-request: the client went away or spoke
+    /// something that is not HTTP/1.1.
+    Broken,
     /// Closed by the client before it sent a byte.
     Closed,
     /// Closed at once: its side's connection cap was reached.
@@ -62,8 +65,9 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    const ALL: [Outcome; 9] = [
+    const ALL: [Outcome; 10] = [
         Outcome::Served,
+        Outcome::Broken,
         Outcome::Closed,
         Outcome::OverCap,
         Outcome::SilentTimeout,
@@ -77,6 +81,7 @@ impl Outcome {
     fn label(self) -> &'static str {
         match self {
             Outcome::Served => "served",
+            Outcome::Broken => "broken",
             Outcome::Closed => "closed-by-client",
             Outcome::OverCap => "over-cap",
             Outcome::SilentTimeout => "silent-timeout",

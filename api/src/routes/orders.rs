@@ -78,7 +78,9 @@ pub struct NewOrder {
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrderItem {
+    #[serde(deserialize_with = "contract::whole::deserialize")]
     pub product_id: u64,
+    #[serde(deserialize_with = "contract::whole::deserialize")]
     pub quantity: u32,
 }
 

@@ -278,7 +278,9 @@ pub struct NewProduct {
     pub sku: String,
     pub name: String,
     pub category: String,
+    #[serde(deserialize_with = "contract::whole::deserialize")]
     pub price_cents: i64,
+    #[serde(deserialize_with = "contract::whole::deserialize")]
     pub stock: u32,
 }
 
@@ -290,7 +292,9 @@ pub struct ProductChanges {
     pub sku: Option<String>,
     pub name: Option<String>,
     pub category: Option<String>,
+    #[serde(default, deserialize_with = "contract::whole::option::deserialize")]
     pub price_cents: Option<i64>,
+    #[serde(default, deserialize_with = "contract::whole::option::deserialize")]
     pub stock: Option<u32>,
 }
 
