@@ -30,3 +30,5 @@
 //! a user's running stack holds, so the tests run in parallel and beside
 //! `stackctl up`. Traffic goes only to loopback and to namespaces and
 //! containers the tests made.
+
+pub mod transcript;

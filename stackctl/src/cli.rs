@@ -25,7 +25,9 @@ pub struct Cli {
 
 /// `-p` and `COMPOSE_PROJECT_NAME`: Compose's rule, checked as given.
 fn project_name(name: &str) -> Result<String, String> {
-    crate::compose::check_project_name(name).map(|()| name.to_owned())
+    crate::compose::check_project_name(name)
+        .map(|()| name.to_owned())
+        .map_err(|problem| problem.to_string())
 }
 
 /// `logs --tail`: `all` or a number of lines, as the engine takes it.

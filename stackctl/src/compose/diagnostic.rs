@@ -6,6 +6,25 @@ use std::path::PathBuf;
 
 use super::positions::KeyPath;
 
+/// What is wrong with one value and what to write instead: a diagnostic
+/// before it has a file and a line. Shown alone (a command-line argument, a
+/// serde error) it reads `problem; fix`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{problem}; {fix}")]
+pub struct Problem {
+    pub problem: String,
+    pub fix: String,
+}
+
+impl Problem {
+    pub fn new(problem: impl Into<String>, fix: impl Into<String>) -> Problem {
+        Problem {
+            problem: problem.into(),
+            fix: fix.into(),
+        }
+    }
+}
+
 /// One problem in a Compose file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {

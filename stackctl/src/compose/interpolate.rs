@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 
 use serde_yaml_ng::Value;
 
+use super::diagnostic::Problem;
 use super::positions::KeyPath;
 
 /// One variable as a value of the file used it: its name, the text it
@@ -39,7 +40,7 @@ pub(super) fn interpolate(
     value: &mut Value,
     lookup: &dyn Fn(&str) -> Option<String>,
     record: &mut BTreeSet<Resolved>,
-) -> Result<(), (KeyPath, String)> {
+) -> Result<(), (KeyPath, Problem)> {
     walk(value, &KeyPath::root(), lookup, record)
 }
 
@@ -57,7 +58,7 @@ fn walk(
     path: &KeyPath,
     lookup: &dyn Fn(&str) -> Option<String>,
     record: &mut BTreeSet<Resolved>,
-) -> Result<(), (KeyPath, String)> {
+) -> Result<(), (KeyPath, Problem)> {
     match value {
         Value::String(text) if text.contains('$') => {
             *text = substitute(text, lookup, record).map_err(|why| (path.clone(), why))?;
@@ -85,7 +86,7 @@ pub(super) fn substitute(
     text: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
     record: &mut BTreeSet<Resolved>,
-) -> Result<String, String> {
+) -> Result<String, Problem> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find('$') {
@@ -95,8 +96,12 @@ pub(super) fn substitute(
             out.push('$');
             rest = after;
         } else if let Some(after) = rest.strip_prefix('{') {
-            let end = closing_brace(after)
-                .ok_or("a `${` has no closing `}`: close it, or write `$$` for a literal `$`")?;
+            let end = closing_brace(after).ok_or_else(|| {
+                Problem::new(
+                    "a `${` has no closing `}`",
+                    "close it, or write `$$` for a literal `$`",
+                )
+            })?;
             out.push_str(&expand(&after[..end], lookup, record)?);
             rest = &after[end + 1..];
         } else {
@@ -104,10 +109,10 @@ pub(super) fn substitute(
                 .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
                 .unwrap_or(rest.len());
             if len == 0 {
-                return Err(
-                    "a `$` is followed by no variable name; write `$$` for a literal `$`"
-                        .to_owned(),
-                );
+                return Err(Problem::new(
+                    "a `$` is followed by no variable name",
+                    "write `$$` for a literal `$`",
+                ));
             }
             let name = &rest[..len];
             match lookup(name) {
@@ -151,13 +156,16 @@ fn expand(
     inner: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
     record: &mut BTreeSet<Resolved>,
-) -> Result<String, String> {
+) -> Result<String, Problem> {
     let name_len = inner
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .unwrap_or(inner.len());
     let (name, modifier) = inner.split_at(name_len);
     if name.is_empty() {
-        return Err("a `${...}` names no variable".to_owned());
+        return Err(Problem::new(
+            "a `${...}` names no variable",
+            "write the variable's name inside, e.g. `${SHOP_API_PORT}`",
+        ));
     }
     let value = lookup(name);
     let set = value.is_some();
@@ -188,8 +196,9 @@ fn expand(
         ),
         m if m.starts_with('+') => (if set { nested(&m[1..])? } else { String::new() }, None),
         _ => {
-            return Err(format!(
-                "`${{{name}` is followed by something that is not a Compose modifier; use `:-`, `-`, `:?`, `?`, `:+` or `+`"
+            return Err(Problem::new(
+                format!("`${{{name}` is followed by something that is not a Compose modifier"),
+                "use `:-`, `-`, `:?`, `?`, `:+` or `+`",
             ));
         }
     };
@@ -199,12 +208,13 @@ fn expand(
     Ok(text)
 }
 
-fn required(name: &str, message: &str) -> String {
-    if message.is_empty() {
-        format!("variable {name} is required but not set; set it in the environment")
+fn required(name: &str, message: &str) -> Problem {
+    let problem = if message.is_empty() {
+        format!("variable {name} is required but not set")
     } else {
-        format!("variable {name} is required but not set ({message}); set it in the environment")
-    }
+        format!("variable {name} is required but not set ({message})")
+    };
+    Problem::new(problem, "set it in the environment")
 }
 
 #[cfg(test)]
@@ -221,7 +231,7 @@ mod tests {
     }
 
     fn sub(text: &str) -> Result<String, String> {
-        substitute(text, &env, &mut BTreeSet::new())
+        substitute(text, &env, &mut BTreeSet::new()).map_err(|p| p.to_string())
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde_yaml_ng::Value;
 
-pub use diagnostic::{Diagnostic, Diagnostics};
+pub use diagnostic::{Diagnostic, Diagnostics, Problem};
 pub use extension::{ProjectExtension, SecretExtension, ServiceExtension};
 pub use interpolate::{Resolved, Source};
 pub use model::{ComposeFile, Condition, Service};
@@ -158,10 +158,7 @@ impl Project {
         }
         let mut variables = std::collections::BTreeSet::new();
         interpolate::interpolate(&mut value, lookup, &mut variables).map_err(
-            |(path, problem)| {
-                let (problem, fix) = split_message(&problem);
-                fail(diagnostic(path, None, problem, fix))
-            },
+            |(path, Problem { problem, fix })| fail(diagnostic(path, None, problem, fix)),
         )?;
         value.apply_merge().map_err(|err| {
             fail(diagnostic(
@@ -215,9 +212,8 @@ impl Project {
             ),
         ] {
             if let Some(given) = given
-                && let Err(problem) = check_project_name(given)
+                && let Err(Problem { problem, fix }) = check_project_name(given)
             {
-                let (problem, fix) = split_message(&problem);
                 return Err(fail(diagnostic(path, None, problem, fix)));
             }
         }
@@ -335,7 +331,7 @@ fn absolute_dir(file: &Path) -> PathBuf {
 /// rule: lower case letters, digits, `_` and `-`, starting with a letter or
 /// digit. The error says what is allowed (it is not lowercased silently: a
 /// different name would be a different project).
-pub fn check_project_name(name: &str) -> Result<(), String> {
+pub fn check_project_name(name: &str) -> Result<(), Problem> {
     let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-');
     let starts_well = name
         .chars()
@@ -345,9 +341,12 @@ pub fn check_project_name(name: &str) -> Result<(), String> {
         return Ok(());
     }
     let suggestion = normalize_project_name(name.trim_start_matches(['-', '_']));
-    Err(format!(
-        "project name `{name}` is not valid: it must consist of lower case letters, digits, `_` and `-`, \
-         and start with a letter or digit; use e.g. `{suggestion}`"
+    Err(Problem::new(
+        format!(
+            "project name `{name}` is not valid: it must consist of lower case letters, digits, `_` and `-`, \
+             and start with a letter or digit"
+        ),
+        format!("use e.g. `{suggestion}`"),
     ))
 }
 
@@ -447,13 +446,15 @@ mod tests {
         ] {
             let err = check_project_name(bad).unwrap_err();
             assert!(
-                err.contains("lower case letters, digits, `_` and `-`"),
+                err.problem
+                    .contains("lower case letters, digits, `_` and `-`"),
                 "{bad}: {err}"
             );
         }
         assert!(
             check_project_name("Bad_Name")
                 .unwrap_err()
+                .fix
                 .contains("e.g. `bad_name`")
         );
     }

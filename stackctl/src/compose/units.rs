@@ -8,6 +8,8 @@ use std::time::Duration;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::diagnostic::Problem;
+
 /// A Compose duration such as `10s`, `1m30s` or `500ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ComposeDuration(pub Duration);
@@ -18,10 +20,11 @@ pub struct ByteSize(pub u64);
 
 /// Parses a Compose duration: one or more `<number><unit>` parts, units `h`,
 /// `m`, `s`, `ms`, `us` (or `µs`) and `ns`, as in Go's `time.ParseDuration`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, Problem> {
     let bad = || {
-        format!(
-            "`{text}` is not a duration; write a number with a unit, e.g. `10s`, `1m30s` or `500ms`"
+        Problem::new(
+            format!("`{text}` is not a duration"),
+            "write a number with a unit, e.g. `10s`, `1m30s` or `500ms`",
         )
     };
     let mut rest = text.trim();
@@ -58,10 +61,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Parses a byte size the way the Docker CLI does: binary multiples, units
 /// `b`, `k`/`kb`, `m`/`mb`, `g`/`gb`, case-insensitive.
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub fn parse_size(text: &str) -> Result<u64, Problem> {
     let bad = || {
-        format!(
-            "`{text}` is not a size; write a number of bytes or a number with a unit, e.g. `512m` or `1g`"
+        Problem::new(
+            format!("`{text}` is not a size"),
+            "write a number of bytes or a number with a unit, e.g. `512m` or `1g`",
         )
     };
     let trimmed = text.trim().to_ascii_lowercase();
@@ -182,7 +186,7 @@ mod tests {
     fn bad_durations_are_refused_with_an_example() {
         for bad in ["", "10", "ten seconds", "10 parsecs", "s", "1.2.3s", "-5s"] {
             let err = parse_duration(bad).unwrap_err();
-            assert!(err.contains("e.g. `10s`"), "{bad}: {err}");
+            assert!(err.fix.contains("e.g. `10s`"), "{bad}: {err}");
         }
     }
 
@@ -207,7 +211,7 @@ mod tests {
     fn bad_sizes_are_refused_with_an_example() {
         for bad in ["", "lots", "12 parsecs", "m"] {
             let err = parse_size(bad).unwrap_err();
-            assert!(err.contains("e.g. `512m`"), "{bad}: {err}");
+            assert!(err.fix.contains("e.g. `512m`"), "{bad}: {err}");
         }
     }
 }

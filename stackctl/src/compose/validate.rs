@@ -462,7 +462,7 @@ fn check_service(
         {
             findings.push(Finding {
                 path: lpath.key("options").key("max-size"),
-                problem: problem.replace("; ", "\n"),
+                problem: problem.problem,
                 fix: "write a size such as `10m`".to_owned(),
             });
         }
@@ -574,7 +574,7 @@ fn check_tmpfs(findings: &mut Vec<Finding>, entry: &str, path: &KeyPath) {
         {
             findings.push(Finding {
                 path: path.clone(),
-                problem: problem.split("; ").next().unwrap_or_default().to_owned(),
+                problem: problem.problem,
                 fix: "write the tmpfs size like `size=64m`".to_owned(),
             });
         }
