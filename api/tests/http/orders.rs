@@ -305,7 +305,10 @@ async fn bad_order_filters_are_refused(shared: Arc<Shared>) -> anyhow::Result<()
     )
     .await?;
     assert!(
-        problem["detail"].as_str().unwrap().contains("`placed`, `paid`, `shipped`, `cancelled`"),
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("`placed`, `paid`, `shipped`, `cancelled`"),
         "names the statuses: {problem}"
     );
     expect_problem(
