@@ -210,6 +210,10 @@ pub async fn start(
         "API_DATABASE_URL",
         &format!("mysql://shop_api@127.0.0.1:{DB_PORT}/shop"),
     );
+    // Its clients arrive through docker-proxy or the bridge, never from its
+    // own loopback; the container is reached only at its 127.0.0.1-published
+    // port and its bridge address, so plain HTTP from any peer is the bench's.
+    set_env(&mut api_bridge, "API_PLAINTEXT_FROM", "0.0.0.0/0,::/0");
     api_bridge.host_config.get_or_insert_default().network_mode = Some(in_pod);
     create_and_start(
         docker,

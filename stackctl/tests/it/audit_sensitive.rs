@@ -37,7 +37,12 @@ fn clear_text_beyond_loopback_is_reported_for_services_that_carry_secrets() {
         "{}",
         found[0].1
     );
-    assert!(found[1].1.contains("undeclared protocol"), "{}", found[1].1);
+    // Nothing declared: the image's well-known socket is inferred, and so is its protocol.
+    assert!(
+        found[1].1.contains("`postgres` (clear text)") && found[1].1.contains("inferred"),
+        "{}",
+        found[1].1
+    );
     let f = report
         .findings
         .iter()
