@@ -453,10 +453,13 @@ async fn wait_api(
     deadline: Instant,
     container: Option<(&Docker, String)>,
 ) -> anyhow::Result<()> {
+    // A public read that queries the database: `/readyz` answers on the
+    // API's own loopback only, and the bridge paths reach it from elsewhere.
     loop {
-        let answer =
-            tokio::task::spawn_blocking(move || servicekit::probe::http_get(target, "/readyz"))
-                .await?;
+        let answer = tokio::task::spawn_blocking(move || {
+            servicekit::probe::http_get(target, "/api/products?limit=1")
+        })
+        .await?;
         match answer {
             Ok(_) => return Ok(()),
             Err(why) if Instant::now() > deadline => {
