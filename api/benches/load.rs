@@ -6,7 +6,8 @@
 //! Run: `cargo bench -p api --bench load` (BENCH_SECONDS sets the measured
 //! time per scenario, default 10; the warm-up is 2 s). The database runs in a
 //! container from the stack's own image, on the host network; the API is the
-//! release binary as a separate process, with its default pool of 16.
+//! release binary as a separate process, with its default pool of 16
+//! (`BENCH_API_BIN=PATH` runs another build of it under the same client).
 
 #![allow(
     clippy::print_stdout,
@@ -38,7 +39,12 @@ async fn bench(duration: Duration) -> anyhow::Result<()> {
     eprintln!("starting the database container (the stack's image) ...");
     let db = stackctl::testbed::Database::start("bench").await?;
     let port = stackctl::testbed::free_port()?;
-    let mut api = Command::new(env!("CARGO_BIN_EXE_api"))
+    // BENCH_API_BIN runs another build of the API (e.g. the one before a
+    // change) under the same client, to compare the two in one session.
+    let binary =
+        std::env::var("BENCH_API_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_api").to_owned());
+    eprintln!("API binary: {binary}");
+    let mut api = Command::new(&binary)
         .args([
             "--bind",
             &format!("127.0.0.1:{port}"),

@@ -57,6 +57,36 @@ pub struct Config {
     /// Fill an empty database with the demo catalog and sample orders.
     #[arg(long, env = "API_SEED", default_value_t = true, action = clap::ArgAction::Set)]
     pub seed: bool,
+
+    /// PEM file with the TLS certificate (chain) and its private key, for
+    /// clients on the network (a Compose secret `stackctl up` generates).
+    /// Without it only clients on this host are served (plain HTTP).
+    #[arg(long, env = "API_TLS_FILE")]
+    pub tls_file: Option<PathBuf>,
+
+    /// Seconds a client may take to send its first byte and each request
+    /// head; also the idle time allowed between kept-alive requests.
+    #[arg(long, env = "API_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a TLS handshake may take.
+    #[arg(long, env = "API_TLS_HANDSHAKE_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub tls_handshake_timeout_secs: u64,
+
+    /// Most connections at once from this host (loopback).
+    #[arg(long, env = "API_MAX_LOCAL_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_local_connections: u32,
+
+    /// Most connections at once from other hosts; over it a connection is
+    /// closed at once, so the LAN cannot take this host's slots.
+    #[arg(long, env = "API_MAX_REMOTE_CONNECTIONS", default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_remote_connections: u32,
+
+    /// Networks beyond loopback whose clients may speak plain HTTP, comma
+    /// separated (e.g. a bridge network in front of a containerised copy).
+    /// The admin plane stays loopback-only whatever this says.
+    #[arg(long, env = "API_PLAINTEXT_FROM", value_delimiter = ',')]
+    pub plaintext_from: Vec<crate::plane::Network>,
 }
 
 /// A value that must never be printed.
@@ -72,10 +102,10 @@ impl Secret {
         &self.0
     }
 
-    /// Compares in time independent of where the first difference is.
+    /// Whether `candidate` is this secret, in time independent of both
+    /// (the shared `servicekit::secret::same`).
     pub fn matches(&self, candidate: &str) -> bool {
-        let (a, b) = (self.0.as_bytes(), candidate.as_bytes());
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        servicekit::secret::same(self.0.as_bytes(), candidate.as_bytes())
     }
 }
 
@@ -105,6 +135,36 @@ pub struct Settings {
     pub request_timeout: Duration,
     pub shutdown_grace: Duration,
     pub seed: bool,
+    /// How the listener treats connections (TLS, timeouts, caps).
+    pub listener: crate::listener::Options,
+}
+
+impl Settings {
+    /// Settings for a copy served in-process (tests, benchmarks): plain
+    /// HTTP on `bind`, no TLS, the default timeouts and caps.
+    pub fn local(
+        bind: SocketAddr,
+        database_url: &str,
+        admin_token: Option<&str>,
+    ) -> anyhow::Result<Settings> {
+        Ok(Settings {
+            bind,
+            database: mysql_async::Opts::from_url(database_url)?,
+            pool_max: 16,
+            admin_token: admin_token.map(Secret::new),
+            request_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(5),
+            seed: true,
+            listener: crate::listener::Options {
+                tls: None,
+                header_timeout: Duration::from_secs(10),
+                handshake_timeout: Duration::from_secs(10),
+                max_local_connections: 1024,
+                max_remote_connections: 2048,
+                plaintext_from: Vec::new(),
+            },
+        })
+    }
 }
 
 impl Config {
@@ -141,6 +201,18 @@ impl Config {
             request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             seed: self.seed,
+            listener: crate::listener::Options {
+                tls: self
+                    .tls_file
+                    .as_deref()
+                    .map(crate::tls::server_config)
+                    .transpose()?,
+                header_timeout: Duration::from_secs(self.header_timeout_secs),
+                handshake_timeout: Duration::from_secs(self.tls_handshake_timeout_secs),
+                max_local_connections: self.max_local_connections as usize,
+                max_remote_connections: self.max_remote_connections as usize,
+                plaintext_from: self.plaintext_from.clone(),
+            },
         })
     }
 }

@@ -46,6 +46,8 @@ pub enum ApiError {
     OutOfStock(Vec<Shortage>),
     #[error("this Idempotency-Key was used for a different order; use a new key for a new order")]
     IdempotencyKeyReused,
+    #[error("the order names products that do not exist: {}", .0.iter().map(u64::to_string).collect::<Vec<_>>().join(", "))]
+    UnknownProducts(Vec<u64>),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -56,6 +58,10 @@ pub enum ApiError {
         "admin routes are disabled: the API was started without an admin token; set API_ADMIN_TOKEN_FILE (or API_ADMIN_TOKEN) and restart it"
     )]
     AdminDisabled,
+    #[error(
+        "the admin token is accepted only from this API's own host (loopback), never from the network; send public requests without an Authorization header"
+    )]
+    AdminFromAfar,
     #[error("the database is not available right now; try again shortly")]
     Unavailable(String),
     #[error("the request took too long and was abandoned")]
@@ -77,16 +83,15 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Validation { .. } | ApiError::IdempotencyKeyReused => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::IdempotencyKeyReused | ApiError::UnknownProducts(_) => StatusCode::CONFLICT,
             ApiError::NotFound(_) | ApiError::NoSuchRoute(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) | ApiError::OutOfStock(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::AdminDisabled => StatusCode::FORBIDDEN,
+            ApiError::AdminDisabled | ApiError::AdminFromAfar => StatusCode::FORBIDDEN,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -104,10 +109,12 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::OutOfStock(_) => "out-of-stock",
             ApiError::IdempotencyKeyReused => "idempotency-key-reused",
+            ApiError::UnknownProducts(_) => "unknown-product",
             ApiError::PayloadTooLarge(_) => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::AdminDisabled => "admin-disabled",
+            ApiError::AdminFromAfar => "loopback-only",
             ApiError::Unavailable(_) => "service-unavailable",
             ApiError::Timeout => "timeout",
             ApiError::Internal(_) => "internal-error",

@@ -101,9 +101,10 @@ impl FromRequestParts<AppState> for Id {
                 .await
                 .map_err(|e: PathRejection| ApiError::BadRequest(e.body_text()))?;
         match raw.parse::<u64>() {
-            Ok(id) if id > 0 => Ok(Id(id)),
+            Ok(id) if (1..=crate::contract::MAX_ID).contains(&id) => Ok(Id(id)),
             _ => Err(ApiError::BadRequest(format!(
-                "`{raw}` is not an id; ids are positive integers"
+                "`{raw}` is not an id; ids are integers from 1 to {}",
+                crate::contract::MAX_ID
             ))),
         }
     }
@@ -183,8 +184,8 @@ impl FromRequestParts<AppState> for IdempotencyKey {
                 "the Idempotency-Key header is missing; send a unique key (e.g. a UUID) per order, and the same key when you retry".into(),
             )
         })?;
-        let key = value.to_str().unwrap_or_default().trim();
-        if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        let key = value.to_str().unwrap_or_default();
+        if !crate::contract::idempotency_key_ok(key) {
             return Err(ApiError::BadRequest(
                 "the Idempotency-Key must be 1 to 128 visible ASCII characters".into(),
             ));

@@ -1,17 +1,30 @@
 //! The ShopDotCom REST API: the catalog and orders on MariaDB, served by
 //! axum on port 3000. [`app`] builds the whole router (tests drive it without
 //! a socket); [`run`] serves it on a listener until a shutdown future fires.
+//!
+//! One port serves two planes ([`plane`]): the public API to everyone, over
+//! TLS from the network and plain HTTP from this host ([`listener`]), and
+//! the admin operations, readiness and metrics to this host only.
 
 pub mod config;
+pub mod contract;
 pub mod db;
 pub mod error;
 mod extract;
+pub mod listener;
 pub mod metrics;
 mod openapi;
 mod pagination;
+pub mod plane;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
+pub mod tls;
+
+#[cfg(test)]
+mod listener_tests;
+#[cfg(test)]
+mod router_tests;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -31,13 +44,10 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// The whole application: routes, fallbacks and middleware.
 pub fn app(state: AppState) -> Router {
-    let routes = OpenApiRouter::new()
-        .merge(routes::health::router())
-        .merge(routes::products::router())
-        .merge(routes::orders::router());
-    openapi::router(routes)
+    openapi::router(documented_routes())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(axum::middleware::from_fn(plane::guard))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             telemetry::observe,
@@ -46,6 +56,14 @@ pub fn app(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// Every resource's documented routes.
+fn documented_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(routes::health::router())
+        .merge(routes::products::router())
+        .merge(routes::orders::router())
 }
 
 /// The shared state for `settings`, with a database pool that has not
@@ -74,12 +92,19 @@ pub async fn run(
     tracing::info!(address = %listener.local_addr()?, "ShopDotCom API listening");
 
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!("shutting down: no new connections, finishing requests in flight");
-        let _ = stopping_tx.send(());
-    });
-    let server = tokio::spawn(async move { server.await });
+    let connections = state.metrics.connections.clone();
+    let server = listener::serve(
+        listener,
+        app(state),
+        settings.listener.clone(),
+        connections,
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections, finishing requests in flight");
+            let _ = stopping_tx.send(());
+        },
+    );
+    let server = tokio::spawn(server);
     let grace = settings.shutdown_grace;
     tokio::select! {
         result = server => result??,
@@ -111,15 +136,15 @@ impl Background {
         database_url: &str,
         admin_token: Option<&str>,
     ) -> anyhow::Result<Background> {
-        let settings = Settings {
-            bind: listener.local_addr()?,
-            database: mysql_async::Opts::from_url(database_url)?,
-            pool_max: 16,
-            admin_token: admin_token.map(config::Secret::new),
-            request_timeout: std::time::Duration::from_secs(10),
-            shutdown_grace: std::time::Duration::from_secs(5),
-            seed: true,
-        };
+        let settings = Settings::local(listener.local_addr()?, database_url, admin_token)?;
+        Background::start_with(listener, settings)
+    }
+
+    /// Serves on `listener` with `settings` (e.g. with TLS).
+    pub fn start_with(
+        listener: tokio::net::TcpListener,
+        settings: Settings,
+    ) -> anyhow::Result<Background> {
         let url = format!("http://{}", settings.bind);
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(run(listener, settings, async {

@@ -1,15 +1,9 @@
-//! Page sizes and opaque cursors. A cursor encodes the last id of a page,
-//! so paging stays stable while rows are added.
+//! Page sizes and cursors. A cursor is the id of the last row of a page
+//! (`next_cursor`), so paging stays stable while rows are added; its format
+//! is part of the contract ([`crate::contract::CURSOR_PATTERN`]).
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
+use crate::contract::{self, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::error::ApiError;
-
-/// Rows per page when the client does not say.
-pub(crate) const DEFAULT_LIMIT: u32 = 20;
-/// The most rows a page may have.
-pub(crate) const MAX_LIMIT: u32 = 100;
 
 /// The page size asked for, checked against the maximum.
 pub(crate) fn limit(requested: Option<u32>) -> Result<u32, ApiError> {
@@ -25,17 +19,17 @@ pub(crate) fn limit(requested: Option<u32>) -> Result<u32, ApiError> {
 
 /// The cursor that continues after row `id`.
 pub(crate) fn encode(id: u64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("after:{id}"))
+    id.to_string()
 }
 
 /// The row id a cursor continues after.
 pub(crate) fn decode(cursor: &str) -> Result<u64, ApiError> {
-    URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.strip_prefix("after:").and_then(|id| id.parse().ok()))
-        .ok_or_else(|| ApiError::BadRequest("the cursor is not one this API gave out; pass `next_cursor` from the previous page unchanged".into()))
+    contract::cursor(cursor).ok_or_else(|| {
+        ApiError::invalid(
+            "cursor",
+            "is not a cursor; pass `next_cursor` from the previous page unchanged",
+        )
+    })
 }
 
 #[cfg(test)]
@@ -43,10 +37,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cursors_round_trip_and_reject_forgeries() {
+    fn cursors_round_trip_and_reject_what_is_not_one() {
         assert_eq!(decode(&encode(42)).unwrap(), 42);
         assert!(decode("not-a-cursor").is_err());
-        assert!(decode(&URL_SAFE_NO_PAD.encode("before:1")).is_err());
+        assert!(decode("-1").is_err());
     }
 
     #[test]

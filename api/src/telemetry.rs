@@ -15,7 +15,7 @@ use crate::state::AppState;
 /// Times, limits, counts and logs one request.
 pub async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
+    let method = request.method().clone();
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -36,6 +36,7 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     state.metrics.record(&method, &route, status, elapsed);
+    let method = method.as_str();
 
     match response.extensions().get::<ErrorCause>() {
         Some(ErrorCause(cause)) => {

@@ -86,6 +86,7 @@ testkit::tests!(Stack;
     every_service_answers_over_localhost_from_the_host,
     each_service_reaches_its_upstream_over_localhost_from_inside_its_container,
     a_lan_client_reaches_the_api_and_terminal_but_not_the_database_or_gateway,
+    the_lan_gets_the_public_api_over_tls_only_and_never_the_admin_plane,
     the_firewall_keeps_the_gateway_uid_off_the_database_and_the_database_uid_from_connecting_out,
     every_container_runs_hardened_as_the_engine_and_the_kernel_report,
     verify_passes_every_claim_on_the_running_stack,
@@ -241,6 +242,98 @@ async fn a_lan_client_reaches_the_api_and_terminal_but_not_the_database_or_gatew
             "{private} is not listening at all"
         );
     }
+    Ok(())
+}
+
+async fn the_lan_gets_the_public_api_over_tls_only_and_never_the_admin_plane(
+    stack: Arc<Stack>,
+) -> anyhow::Result<()> {
+    use servicekit::probe::{HttpAnswer, Request, request};
+    let certificates = stackctl::secrets::certificates(stack.bed.project(), "api");
+    let pin = certificates
+        .first()
+        .and_then(|c| c.sha256.clone())
+        .with_context(|| format!("the API's certificate: {certificates:?}"))?;
+    let token = std::fs::read_to_string(stack.bed.secret_path("api_admin_token")?)?;
+    let bearer = format!("Bearer {}", token.trim());
+    let lan = LanClient::create()?;
+    let port = stack.port("SHOP_API_PORT");
+    let remote = SocketAddr::from((lan.host_ip, port));
+    let send = |method: &'static str, path: &'static str, auth: bool, tls: bool| {
+        let (pin, bearer) = (pin.clone(), bearer.clone());
+        lan.inside(move || -> Result<HttpAnswer, String> {
+            let headers = if auth {
+                vec![("authorization", bearer.as_str())]
+            } else {
+                vec![]
+            };
+            let req = Request {
+                method,
+                path,
+                headers,
+                pinned_tls: tls.then_some(pin.as_str()),
+            };
+            request(&req, remote, CONNECT)
+        })
+    };
+
+    // Public reads: over TLS, with the certificate up generated.
+    let products =
+        send("GET", "/api/products?limit=2", false, true)?.map_err(anyhow::Error::msg)?;
+    ensure!(products.status == 200, "{products:?}");
+    ensure!(products.body.contains("\"items\""), "{products:?}");
+    // Clear text from the LAN: a 400 that names the https URL.
+    let clear = send("GET", "/api/products?limit=2", false, false)?.map_err(anyhow::Error::msg)?;
+    ensure!(clear.status == 400, "{clear:?}");
+    ensure!(
+        clear.body.contains(&format!("https://{remote}")),
+        "{clear:?}"
+    );
+    // The admin plane and the metrics do not exist for the LAN, token or not.
+    for (method, path) in [
+        ("PATCH", "/api/products/1"),
+        ("GET", "/metrics"),
+        ("GET", "/api/orders"),
+    ] {
+        let answer = send(method, path, true, true)?.map_err(anyhow::Error::msg)?;
+        ensure!(
+            answer.status == 404,
+            "{method} {path} from the LAN: {answer:?}"
+        );
+    }
+    // The real token on a public route from the LAN is refused, not used.
+    let order = send("GET", "/api/orders/1", true, true)?.map_err(anyhow::Error::msg)?;
+    ensure!(order.status == 403, "{order:?}");
+    ensure!(order.body.contains("loopback-only"), "{order:?}");
+
+    // The same operations answer on loopback, in plain HTTP.
+    let local = stack.local("SHOP_API_PORT");
+    let metrics = request(&Request::get("/metrics"), local, CONNECT).map_err(anyhow::Error::msg)?;
+    ensure!(metrics.status == 200, "{metrics:?}");
+    let refused = metrics
+        .body
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("api_connections_total{side=\"network\",outcome=\"plaintext-refused\"} ")
+        })
+        .and_then(|n| n.parse::<u64>().ok());
+    ensure!(
+        refused.is_some_and(|n| n >= 1),
+        "the refusal is counted: {refused:?}"
+    );
+    let patch = request(
+        &Request {
+            method: "PATCH",
+            ..Request::get("/api/products/1")
+        },
+        local,
+        CONNECT,
+    )
+    .map_err(anyhow::Error::msg)?;
+    ensure!(
+        patch.status == 401,
+        "the admin route answers on loopback: {patch:?}"
+    );
     Ok(())
 }
 

@@ -5,9 +5,9 @@
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use serde_json::Value;
+use servicekit::money::dollars as money;
 
-use crate::api::{Api, ApiError};
+use crate::api::{Api, ApiError, Order, Product, ProductPage};
 
 /// Products per `PRODUCTS` page.
 const PAGE: u32 = 10;
@@ -134,9 +134,9 @@ pub async fn execute(command: Command, context: &Context) -> Reply {
         Command::Stock(sku) => product(api, &sku).await.map(|p| {
             vec![format!(
                 "{} {}: {} in stock",
-                text(&p["sku"]),
-                text(&p["name"]),
-                p["stock"].as_u64().unwrap_or_default()
+                text(&p.sku),
+                text(&p.name),
+                p.stock
             )]
         }),
         Command::Order(id) => order(api, id).await,
@@ -149,27 +149,26 @@ pub async fn execute(command: Command, context: &Context) -> Reply {
 
 async fn products(api: &Api, page: u32) -> Result<Vec<String>, ApiError> {
     let offset = u64::from(page - 1) * u64::from(PAGE);
-    let body = api
+    let body: ProductPage = api
         .get(
             &format!("/api/products?limit={PAGE}&offset={offset}"),
             || "no such page".into(),
         )
         .await?;
-    let items = body["items"].as_array().cloned().unwrap_or_default();
-    if items.is_empty() {
+    if body.items.is_empty() {
         return Ok(vec![format!(
             "page {page} is empty; the catalog ends before it"
         )]);
     }
-    let mut lines: Vec<String> = items.iter().map(describe).collect();
-    lines.push(match body["next_offset"].as_u64() {
+    let mut lines: Vec<String> = body.items.iter().map(describe).collect();
+    lines.push(match body.next_offset {
         Some(_) => format!("page {page}; type PRODUCTS {} for more", page + 1),
         None => format!("page {page}, the last"),
     });
     Ok(lines)
 }
 
-async fn product(api: &Api, key: &str) -> Result<Value, ApiError> {
+async fn product(api: &Api, key: &str) -> Result<Product, ApiError> {
     let key = printable(key, 32);
     if !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit()) {
         return api
@@ -191,71 +190,52 @@ async fn product(api: &Api, key: &str) -> Result<Value, ApiError> {
 }
 
 async fn order(api: &Api, id: u64) -> Result<Vec<String>, ApiError> {
-    let order = api
+    let order: Order = api
         .get(&format!("/api/orders/{id}"), || {
             format!("there is no order {id}")
         })
         .await?;
     let mut lines = vec![format!(
         "order {} for {}: {}, made {} UTC, total {}",
-        id,
-        text(&order["customer_email"]),
-        text(&order["status"]),
-        text(&order["created_at"])
+        order.id,
+        text(&order.customer_email),
+        order.status.name(),
+        text(&order.created_at)
             .chars()
             .take(16)
             .collect::<String>()
             .replace('T', " "),
-        money(order["total_cents"].as_i64().unwrap_or_default())
+        money(order.total_cents)
     )];
-    for item in order["items"].as_array().into_iter().flatten() {
+    for item in &order.items {
         lines.push(format!(
             "  {:>3} x {:<10} {:<28} {:>12}",
-            item["quantity"].as_u64().unwrap_or_default(),
-            text(&item["sku"]),
-            text(&item["name"]),
-            money(item["line_total_cents"].as_i64().unwrap_or_default())
+            item.quantity,
+            text(&item.sku),
+            text(&item.name),
+            money(item.line_total_cents)
         ));
     }
     Ok(lines)
 }
 
 /// One product on one line.
-fn describe(p: &Value) -> String {
+fn describe(p: &Product) -> String {
     format!(
         "{:>4}  {:<10} {:<28} {:<10} {:>12}  stock {}",
-        p["id"].as_u64().unwrap_or_default(),
-        text(&p["sku"]),
-        text(&p["name"]),
-        text(&p["category"]),
-        money(p["price_cents"].as_i64().unwrap_or_default()),
-        p["stock"].as_u64().unwrap_or_default()
+        p.id,
+        text(&p.sku),
+        text(&p.name),
+        text(&p.category),
+        money(p.price_cents),
+        p.stock
     )
 }
 
-/// A JSON string as printable text for a terminal (no control characters).
-fn text(value: &Value) -> String {
-    value
-        .as_str()
-        .unwrap_or("?")
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(60)
-        .collect()
-}
-
-/// Cents as `$1,234.56`.
-fn money(cents: i64) -> String {
-    let cents = cents.unsigned_abs();
-    let whole = (cents / 100).to_string();
-    let mut grouped = String::new();
-    for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    format!("${grouped}.{:02}", cents % 100)
+/// Text from the API made safe for a terminal (no control characters, at
+/// most 60 characters).
+fn text(value: &str) -> String {
+    value.chars().filter(|c| !c.is_control()).take(60).collect()
 }
 
 /// What this process sees of the network: host name, uid, interfaces and
@@ -368,6 +348,11 @@ mod tests {
     fn money_reads_as_dollars() {
         assert_eq!(money(39299), "$392.99");
         assert_eq!(money(123456789), "$1,234,567.89");
+    }
+
+    #[test]
+    fn negative_money_keeps_its_sign() {
+        assert_eq!(money(-500), "-$5.00");
     }
 
     #[test]

@@ -209,7 +209,7 @@ async fn require_token(
         .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("token=")))
         .map(str::to_owned);
     let given = from_header.or(from_query).unwrap_or_default();
-    if same(expected.as_bytes(), given.as_bytes()) {
+    if servicekit::secret::same(expected.as_bytes(), given.as_bytes()) {
         return next.run(request).await;
     }
     (
@@ -218,9 +218,4 @@ async fn require_token(
         "this gateway needs its access token: send `Authorization: Bearer TOKEN` or add `?token=TOKEN`\n",
     )
         .into_response()
-}
-
-/// Compares in time independent of where the first difference is.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -97,7 +97,7 @@ impl Drop for Server {
 }
 
 fn accept_loop(listener: &TcpListener, stopping: &AtomicBool) {
-    let open = Arc::new(AtomicUsize::new(0));
+    let slots = Slots::new(MAX_CONNECTIONS);
     let mut failures = 0u32;
     while !stopping.load(Ordering::SeqCst) {
         let stream = match listener.accept() {
@@ -116,30 +116,84 @@ fn accept_loop(listener: &TcpListener, stopping: &AtomicBool) {
         if stopping.load(Ordering::SeqCst) {
             break;
         }
-        if open.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-            open.fetch_sub(1, Ordering::SeqCst);
-            continue;
+        dispatch(stream, &slots, spawn_thread);
+    }
+}
+
+/// Starts a named connection thread.
+fn spawn_thread(work: Box<dyn FnOnce() + Send>) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("probe-conn".into())
+        .spawn(work)
+        .map(drop)
+}
+
+/// Serves `stream` on a thread of its own (started by `spawn`) when a
+/// slot is free; closes it otherwise.
+fn dispatch(
+    stream: TcpStream,
+    slots: &Slots,
+    spawn: impl FnOnce(Box<dyn FnOnce() + Send>) -> io::Result<()>,
+) {
+    let Some(slot) = slots.take() else {
+        return;
+    };
+    let work = Box::new(move || {
+        if let Err(err) = serve_connection(stream) {
+            // One connection's failure is never the server's.
+            if !matches!(
+                err.kind(),
+                io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::UnexpectedEof
+            ) {
+                eprintln!("probe: connection ended: {err}");
+            }
         }
-        let open = open.clone();
-        let spawned = std::thread::Builder::new()
-            .name("probe-conn".into())
-            .spawn(move || {
-                if let Err(err) = serve_connection(stream) {
-                    // One connection's failure is never the server's.
-                    if !matches!(
-                        err.kind(),
-                        io::ErrorKind::BrokenPipe
-                            | io::ErrorKind::ConnectionReset
-                            | io::ErrorKind::UnexpectedEof
-                    ) {
-                        eprintln!("probe: connection ended: {err}");
-                    }
-                }
-                open.fetch_sub(1, Ordering::SeqCst);
-            });
-        if spawned.is_err() {
-            eprintln!("probe: cannot start a connection thread");
+        drop(slot);
+    });
+    if spawn(work).is_err() {
+        eprintln!("probe: cannot start a connection thread");
+    }
+}
+
+/// The connection slots: at most `max` connections are served at once.
+struct Slots {
+    open: Arc<AtomicUsize>,
+    max: usize,
+}
+
+/// One taken slot, given back when dropped: by the connection's thread
+/// when it ends, or with the thread's work when the thread cannot start.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slots {
+    fn new(max: usize) -> Slots {
+        Slots {
+            open: Arc::new(AtomicUsize::new(0)),
+            max,
         }
+    }
+
+    /// A slot, or `None` when all are taken.
+    fn take(&self) -> Option<Slot> {
+        if self.open.fetch_add(1, Ordering::SeqCst) >= self.max {
+            self.open.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Slot(self.open.clone()))
+    }
+
+    /// How many are taken.
+    #[cfg(test)]
+    fn taken(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -216,5 +270,35 @@ pub fn check(bind: SocketAddr) -> Result<String, String> {
             "{target} answered {:?} instead of the echo",
             answer[0]
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connected pair on loopback: the server's end is what `dispatch` gets.
+    fn accepted(listener: &TcpListener) -> TcpStream {
+        let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        listener.accept().unwrap().0
+    }
+
+    #[test]
+    fn a_thread_that_cannot_start_gives_its_slot_back() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let slots = Slots::new(MAX_CONNECTIONS);
+        for _ in 0..MAX_CONNECTIONS + 1 {
+            dispatch(accepted(&listener), &slots, |_| {
+                Err(io::Error::other("no more threads"))
+            });
+        }
+        assert_eq!(slots.taken(), 0, "failed spawns must not hold slots");
+        let mut started = false;
+        dispatch(accepted(&listener), &slots, |work| {
+            started = true;
+            drop(work);
+            Ok(())
+        });
+        assert!(started, "a connection after the failures is served");
     }
 }

@@ -3,10 +3,16 @@
 //! a clear error when the port is taken, log to stderr, stop on SIGTERM or
 //! Ctrl-C, and answer its image's health check by probing itself ([`probe`]:
 //! the images have no shell and no curl). [`sockets`] decodes the kernel's
-//! TCP tables, which on the host network are the host's.
+//! TCP tables, which on the host network are the host's. What several
+//! crates show or check the same way lives here once: [`money`] (cents as
+//! dollars), [`secret`] (the constant-time token comparison) and [`tls`]
+//! (a certificate's fingerprint as people read it).
 
+pub mod money;
 pub mod probe;
+pub mod secret;
 pub mod sockets;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -2,7 +2,7 @@
 //! images' HEALTHCHECK runs: the images have no shell and no curl, so the
 //! binary checks itself. Blocking std networking, bounded by timeouts.
 
-use std::io::{Read as _, Write as _};
+use std::io::{Read, Write};
 use std::net::{Ipv6Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
@@ -62,25 +62,62 @@ pub struct HttpAnswer {
 /// `GET path` over HTTP/1.1 with `Connection: close` to exactly `addr`, each
 /// connect, write and read bounded by `timeout`, at most 256 KiB read; a
 /// chunked body is joined. The one small HTTP client of the workspace: the
-/// services' health checks and `stackctl verify` both use it.
+/// services' health checks and `stackctl verify` both use it ([`request`]
+/// for other methods, headers and TLS).
 pub fn get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<HttpAnswer, String> {
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)
+    request(&Request::get(path), addr, timeout)
+}
+
+/// One request of [`request`].
+#[derive(Debug, Clone, Default)]
+pub struct Request<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    /// Extra header lines, e.g. `("authorization", "Bearer x")`.
+    pub headers: Vec<(&'a str, &'a str)>,
+    /// Speak TLS, and accept only the certificate with this SHA-256
+    /// fingerprint ([`crate::tls::fingerprint`]'s form): self-signed
+    /// certificates are trusted by pin, not by name.
+    pub pinned_tls: Option<&'a str>,
+}
+
+impl<'a> Request<'a> {
+    /// A plain `GET path`.
+    pub fn get(path: &'a str) -> Request<'a> {
+        Request {
+            method: "GET",
+            path,
+            ..Request::default()
+        }
+    }
+}
+
+/// Sends `req` to exactly `addr` with `Connection: close` and reads the
+/// answer, as [`get`] does.
+pub fn request(
+    req: &Request<'_>,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<HttpAnswer, String> {
+    let stream = TcpStream::connect_timeout(&addr, timeout)
         .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
     stream
         .set_read_timeout(Some(timeout))
         .and_then(|()| stream.set_write_timeout(Some(timeout)))
         .map_err(|e| e.to_string())?;
-    // One write: pieces sent as separate segments could be reset by a server
-    // that answers after the first.
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|e| format!("cannot send to {addr}: {e}"))?;
-    let mut raw = Vec::new();
-    stream
-        .take(MAX_ANSWER)
-        .read_to_end(&mut raw)
-        .map_err(|e| format!("no answer from {addr}: {e}"))?;
+    let mut head = format!("{} {} HTTP/1.1\r\nHost: {addr}\r\n", req.method, req.path);
+    for (name, value) in &req.headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("Content-Length: 0\r\nConnection: close\r\n\r\n");
+    let raw = match req.pinned_tls {
+        None => exchange(stream, &head, addr)?,
+        Some(pin) => {
+            let conn = crate::tls::pinned_client(pin, addr.ip())
+                .map_err(|e| format!("cannot start TLS to {addr}: {e}"))?;
+            exchange(rustls::StreamOwned::new(conn, stream), &head, addr)?
+        }
+    };
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n");
     let (head, body) = match split {
         Some(at) => (&raw[..at], &raw[at + 4..]),
@@ -101,6 +138,27 @@ pub fn get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<HttpAnswer
         status,
         body: String::from_utf8_lossy(&dechunk(&head, body)).into_owned(),
     })
+}
+
+/// Writes `head` in one write (pieces sent as separate segments could be
+/// reset by a server that answers after the first) and reads the answer,
+/// at most [`MAX_ANSWER`] bytes. A peer that closes without TLS's
+/// close_notify after sending its answer has still answered.
+fn exchange(
+    mut stream: impl Read + Write,
+    head: &str,
+    addr: SocketAddr,
+) -> Result<Vec<u8>, String> {
+    stream
+        .write_all(head.as_bytes())
+        .and_then(|()| stream.flush())
+        .map_err(|e| format!("cannot send to {addr}: {e}"))?;
+    let mut raw = Vec::new();
+    match stream.take(MAX_ANSWER).read_to_end(&mut raw) {
+        Ok(_) => Ok(raw),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => Ok(raw),
+        Err(e) => Err(format!("no answer from {addr}: {e}")),
+    }
 }
 
 /// The body of a chunked answer, joined (as bytes: a chunk may end inside

@@ -1,7 +1,10 @@
 //! Secret files: `up` writes the ones marked `x-stackctl.generate` when they
-//! are missing (32 random bytes, hex), in a directory only root can enter,
-//! readable by the services' uids through their read-only bind mounts. A
-//! secret's value is never printed.
+//! are missing, in a directory only root can enter, readable by the
+//! services' uids through their read-only bind mounts: `generate: true` is
+//! 32 random bytes as hex, `generate: tls` a self-signed certificate and its
+//! private key in one PEM file ([`tls_pair`]). A secret's value is never
+//! printed; of a TLS pair only the certificate's SHA-256 fingerprint is
+//! ([`certificates`]), which clients pin.
 
 use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt as _;
@@ -11,6 +14,7 @@ use anyhow::{Context as _, bail};
 use sha2::{Digest as _, Sha256};
 
 use crate::compose::Project;
+use crate::compose::extension::Generate;
 
 /// Makes sure every secret the selected services use has its file: writes
 /// the generated ones that are missing, and fails naming any other that is.
@@ -37,8 +41,8 @@ pub fn ensure(
         let generate = project
             .secret_extensions
             .get(name)
-            .is_some_and(|e| e.generate);
-        if !generate {
+            .map_or(Generate::No, |e| e.generate);
+        if !generate.any() {
             bail!(
                 "secret `{name}` has no file at {}; create it (readable by the services that use it), \
                  or mark the secret `x-stackctl: {{generate: true}}` to have stackctl make one",
@@ -48,14 +52,126 @@ pub fn ensure(
         let dir = path.parent().context("secret path has no directory")?;
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-        let mut bytes = [0u8; 32];
-        std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-        std::fs::write(&path, hex::encode(bytes))?;
+        let value = match generate {
+            Generate::Tls => tls_pair(&host_names())?,
+            _ => {
+                let mut bytes = [0u8; 32];
+                std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+                hex::encode(bytes)
+            }
+        };
+        std::fs::write(&path, value)?;
         // Readable by any uid that gets it mounted; nobody else can enter the directory.
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444))?;
         written.push(path);
     }
     Ok(written)
+}
+
+/// A self-signed certificate for `names` (DNS names and IP addresses) and
+/// its private key, as one PEM file: the certificate first, then the key.
+/// ECDSA P-256 (quick handshakes), valid for ten years from yesterday:
+/// clients trust it by its pinned fingerprint, not by a CA or its dates.
+pub fn tls_pair(names: &[String]) -> anyhow::Result<String> {
+    let key = rcgen::KeyPair::generate().context("cannot generate a key pair")?;
+    let mut params =
+        rcgen::CertificateParams::new(names.to_vec()).context("a host name is not valid")?;
+    params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        "ShopDotCom API (self-signed by stackctl)",
+    );
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + time::Duration::days(3650);
+    let cert = params
+        .self_signed(&key)
+        .context("cannot sign the certificate")?;
+    Ok(format!("{}{}", cert.pem(), key.serialize_pem()))
+}
+
+/// The names a certificate of this host answers to: `localhost`, the
+/// loopback addresses and the host name. (Clients on the LAN reach the
+/// host at addresses that change; they pin the fingerprint instead.)
+fn host_names() -> Vec<String> {
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        let host = host.trim();
+        if !host.is_empty() && !names.iter().any(|n| n == host) {
+            names.push(host.to_owned());
+        }
+    }
+    names
+}
+
+/// The SHA-256 fingerprint of the first certificate in a PEM file.
+pub fn certificate_fingerprint(pem: &[u8]) -> Option<String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let cert = CertificateDer::from_pem_slice(pem).ok()?;
+    Some(servicekit::tls::fingerprint(&cert))
+}
+
+/// A TLS certificate a service presents: the secret it comes from and its
+/// SHA-256 fingerprint (never the key), or why it cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Certificate {
+    pub secret: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The certificates `service` presents: one per `generate: tls` secret it
+/// mounts.
+pub fn certificates(project: &Project, service: &str) -> Vec<Certificate> {
+    let Ok(declared) = project.service(service) else {
+        return Vec::new();
+    };
+    declared
+        .secrets
+        .iter()
+        .filter(|s| {
+            project
+                .secret_extensions
+                .get(&s.source)
+                .is_some_and(|e| e.generate == Generate::Tls)
+        })
+        .filter_map(|s| {
+            let file = project.model.secrets.get(&s.source)?.file.as_ref()?;
+            let path = project.resolve(file);
+            let print = match std::fs::read(&path) {
+                Ok(pem) => certificate_fingerprint(&pem)
+                    .ok_or_else(|| format!("{} holds no certificate", path.display())),
+                Err(err) => Err(format!("cannot read {}: {err}", path.display())),
+            };
+            Some(Certificate {
+                secret: s.source.clone(),
+                sha256: print.as_ref().ok().cloned(),
+                error: print.err(),
+            })
+        })
+        .collect()
+}
+
+/// `tls: api presents certificate SHA-256 ... (secret api_tls)`: how `up`
+/// and `ps` show a certificate, after their tables.
+pub fn describe_certificate(service: &str, c: &Certificate) -> String {
+    match (&c.sha256, &c.error) {
+        (Some(print), _) => format!(
+            "tls: {service} presents certificate SHA-256 {print} (secret {}); clients on the LAN pin it",
+            c.secret
+        ),
+        (None, error) => format!(
+            "tls: {service}'s certificate (secret {}): {}",
+            c.secret,
+            error.as_deref().unwrap_or("unknown")
+        ),
+    }
 }
 
 /// A hash of the values of the secrets `service` mounts (empty when none),
@@ -120,6 +236,27 @@ mod tests {
             "an existing secret is kept"
         );
         assert_eq!(std::fs::read_to_string(&written[0]).unwrap(), value);
+    }
+
+    #[test]
+    fn a_tls_secret_is_a_certificate_and_its_key_with_a_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "services:\n  a:\n    image: x\n    secrets: [tls]\nsecrets:\n  tls:\n    file: ./secrets/tls.pem\n    x-stackctl: {generate: tls}\n";
+        let p = Project::parse(text, &dir.path().join("compose.yaml")).unwrap();
+        let written = ensure(&p, &["a".to_owned()].into()).unwrap();
+        let pem = std::fs::read_to_string(&written[0]).unwrap();
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+        assert!(pem.contains("-----BEGIN PRIVATE KEY-----"));
+        let certificates = certificates(&p, "a");
+        assert_eq!(certificates.len(), 1);
+        let print = certificates[0].sha256.clone().unwrap();
+        assert_eq!(print.len(), 95, "{print}");
+        assert!(!pem.contains(&print), "a fingerprint, not a copy");
+        assert_eq!(
+            ensure(&p, &["a".to_owned()].into()).unwrap(),
+            Vec::<PathBuf>::new(),
+            "an existing pair is kept"
+        );
     }
 
     #[test]

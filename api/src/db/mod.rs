@@ -160,6 +160,28 @@ impl Database {
     }
 }
 
+/// Rows as `T`; a row that does not fit (a column of another type, a value
+/// out of range) is an internal error naming why, never a panic.
+pub fn decode<T: mysql_async::prelude::FromRow>(rows: Vec<mysql_async::Row>) -> ApiResult<Vec<T>> {
+    rows.into_iter()
+        .map(|row| {
+            T::from_row_opt(row).map_err(|err| {
+                ApiError::Internal(format!(
+                    "a row does not decode as {}: {err}",
+                    std::any::type_name::<T>()
+                ))
+            })
+        })
+        .collect()
+}
+
+/// One optional row as `T` (see [`decode`]).
+pub fn decode_one<T: mysql_async::prelude::FromRow>(
+    row: Option<mysql_async::Row>,
+) -> ApiResult<Option<T>> {
+    Ok(decode(row.into_iter().collect())?.pop())
+}
+
 /// True for a deadlock: the transaction may be retried at once. (A lock
 /// wait timeout is not retried: it already waited long.)
 pub fn is_retryable(err: &mysql_async::Error) -> bool {

@@ -6,14 +6,15 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use mysql_async::prelude::Queryable as _;
-use mysql_async::{Params, Value};
+use mysql_async::{Params, Row, Value};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::db::is_duplicate;
+use crate::contract;
+use crate::db::{decode, decode_one, is_duplicate};
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
 use crate::extract::{Admin, ApiJson, ApiQuery, Id};
 use crate::pagination;
@@ -28,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// A product of the catalog.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"id": 1, "sku": "AUD-001", "name": "Studio Headphones", "category": "audio", "price_cents": 14999, "stock": 25, "created_at": "2026-11-01T09:00:00Z", "updated_at": "2026-11-01T09:00:00Z"}))]
 pub struct Product {
     pub id: u64,
     pub sku: String,
@@ -44,30 +46,32 @@ pub struct Product {
     pub updated_at: OffsetDateTime,
 }
 
-type ProductRow = (
-    u64,
-    String,
-    String,
-    String,
-    i64,
-    u32,
-    time::PrimitiveDateTime,
-    time::PrimitiveDateTime,
-);
+/// A row of `products`, as [`COLUMNS`] selects it.
+#[derive(Debug, mysql_async::prelude::FromRow)]
+struct ProductRow {
+    id: u64,
+    sku: String,
+    name: String,
+    category: String,
+    price_cents: i64,
+    stock: u32,
+    created_at: time::PrimitiveDateTime,
+    updated_at: time::PrimitiveDateTime,
+}
 
 const COLUMNS: &str = "id, sku, name, category, price_cents, stock, created_at, updated_at";
 
 impl From<ProductRow> for Product {
-    fn from((id, sku, name, category, price_cents, stock, created, updated): ProductRow) -> Self {
+    fn from(row: ProductRow) -> Self {
         Product {
-            id,
-            sku,
-            name,
-            category,
-            price_cents,
-            stock,
-            created_at: created.assume_utc(),
-            updated_at: updated.assume_utc(),
+            id: row.id,
+            sku: row.sku,
+            name: row.name,
+            category: row.category,
+            price_cents: row.price_cents,
+            stock: row.stock,
+            created_at: row.created_at.assume_utc(),
+            updated_at: row.updated_at.assume_utc(),
         }
     }
 }
@@ -88,11 +92,11 @@ pub struct ProductPage {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ProductQuery {
-    /// Rows per page, 1 to 100 (default 20).
+    /// Rows per page (default 20).
     pub limit: Option<u32>,
-    /// Continue after the page that returned this `next_cursor`.
+    /// Continue after the page that returned this `next_cursor` (not with `offset`).
     pub cursor: Option<String>,
-    /// Skip this many rows (instead of `cursor`).
+    /// Skip this many rows (not with `cursor`).
     pub offset: Option<u64>,
     /// Only this category.
     pub category: Option<String>,
@@ -100,7 +104,7 @@ pub struct ProductQuery {
     pub q: Option<String>,
     /// `true`: only products in stock; `false`: only those out of stock.
     pub in_stock: Option<bool>,
-    /// Lowest price in cents.
+    /// Lowest price in cents (a range whose lowest price is above its highest matches nothing).
     pub min_price: Option<i64>,
     /// Highest price in cents.
     pub max_price: Option<i64>,
@@ -110,8 +114,8 @@ pub struct ProductQuery {
 #[utoipa::path(get, path = "/api/products", tag = "products", params(ProductQuery),
     responses(
         (status = 200, description = "A page of products", body = ProductPage),
-        (status = 400, description = "Bad paging or filter", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A filter out of range", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A parameter of the wrong type, or both `cursor` and `offset`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A parameter out of its range", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn list_products(
     State(state): State<AppState>,
@@ -129,15 +133,38 @@ async fn list_products(
         conditions.push("id > ?".into());
         params.push(pagination::decode(cursor)?.into());
     }
+    if let Some(offset) = query.offset
+        && offset > contract::MAX_OFFSET
+    {
+        return Err(ApiError::invalid(
+            "offset",
+            format!(
+                "{offset} is out of range; offsets go up to {}, use the cursor beyond",
+                contract::MAX_OFFSET
+            ),
+        ));
+    }
     if let Some(category) = &query.category {
+        if !contract::text_ok(category, contract::MAX_CATEGORY) {
+            return Err(ApiError::invalid(
+                "category",
+                format!(
+                    "must be 1 to {} printable characters",
+                    contract::MAX_CATEGORY
+                ),
+            ));
+        }
         conditions.push("category = ?".into());
         params.push(category.clone().into());
     }
     if let Some(q) = &query.q {
-        if q.chars().count() > 100 {
+        if q.chars().count() > contract::MAX_QUERY {
             return Err(ApiError::invalid(
                 "q",
-                "the search text is longer than 100 characters",
+                format!(
+                    "the search text is longer than {} characters",
+                    contract::MAX_QUERY
+                ),
             ));
         }
         conditions.push("name LIKE CONCAT('%', ?, '%')".into());
@@ -153,23 +180,18 @@ async fn list_products(
         ("max_price", query.max_price, "<="),
     ] {
         if let Some(cents) = value {
-            if cents < 0 {
+            if !(0..=contract::MAX_PRICE_CENTS).contains(&cents) {
                 return Err(ApiError::invalid(
                     key,
-                    "prices are cents and cannot be negative",
+                    format!(
+                        "{cents} is out of range; prices are 0 to {} cents",
+                        contract::MAX_PRICE_CENTS
+                    ),
                 ));
             }
             conditions.push(format!("price_cents {op} ?"));
             params.push(cents.into());
         }
-    }
-    if let (Some(min), Some(max)) = (query.min_price, query.max_price)
-        && min > max
-    {
-        return Err(ApiError::invalid(
-            "min_price",
-            format!("{min} is above max_price {max}"),
-        ));
     }
     let offset = query.offset.unwrap_or(0);
     let sql = format!(
@@ -178,7 +200,7 @@ async fn list_products(
         limit + 1
     );
     let mut conn = state.db.conn().await?;
-    let mut rows: Vec<ProductRow> = conn.exec(sql, Params::Positional(params)).await?;
+    let mut rows: Vec<ProductRow> = decode(conn.exec(sql, Params::Positional(params)).await?)?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let items: Vec<Product> = rows.into_iter().map(Product::from).collect();
@@ -203,13 +225,14 @@ fn escape_like(text: &str) -> String {
 
 async fn find(state: &AppState, id: u64) -> ApiResult<Product> {
     let mut conn = state.db.conn().await?;
-    let row: Option<ProductRow> = conn
+    let row: Option<Row> = conn
         .exec_first(
             format!("SELECT {COLUMNS} FROM products WHERE id = ? AND deleted_at IS NULL"),
             (id,),
         )
         .await?;
-    row.map(Product::from)
+    decode_one::<ProductRow>(row)?
+        .map(Product::from)
         .ok_or_else(|| ApiError::NotFound(format!("there is no product {id}")))
 }
 
@@ -235,41 +258,45 @@ async fn get_product_by_sku(
     Path(sku): Path<String>,
 ) -> ApiResult<Json<Product>> {
     let mut conn = state.db.conn().await?;
-    let row: Option<ProductRow> = conn
+    let row: Option<Row> = conn
         .exec_first(
             format!("SELECT {COLUMNS} FROM products WHERE sku = ? AND deleted_at IS NULL"),
             (&sku,),
         )
         .await?;
-    row.map(|r| Json(Product::from(r)))
+    decode_one::<ProductRow>(row)?
+        .map(|r| Json(Product::from(r)))
         .ok_or_else(|| ApiError::NotFound(format!("there is no product with SKU `{sku}`")))
 }
 
 /// A product to add to the catalog.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"sku": "AUD-009", "name": "Studio Monitor", "category": "audio", "price_cents": 24999, "stock": 12}))]
 pub struct NewProduct {
     /// 2 to 32 upper-case letters, digits and `-`, e.g. `AUD-009`.
     pub sku: String,
     pub name: String,
     pub category: String,
+    #[serde(deserialize_with = "contract::whole::deserialize")]
     pub price_cents: i64,
+    #[serde(deserialize_with = "contract::whole::deserialize")]
     pub stock: u32,
 }
 
-/// Changes to a product; absent fields stay as they are.
+/// Changes to a product; absent (or null) fields stay as they are.
 #[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"price_cents": 19999, "stock": 40}))]
 pub struct ProductChanges {
     pub sku: Option<String>,
     pub name: Option<String>,
     pub category: Option<String>,
+    #[serde(default, deserialize_with = "contract::whole::option::deserialize")]
     pub price_cents: Option<i64>,
+    #[serde(default, deserialize_with = "contract::whole::option::deserialize")]
     pub stock: Option<u32>,
 }
-
-const MAX_PRICE_CENTS: i64 = 100_000_000;
-const MAX_STOCK: u32 = 1_000_000;
 
 /// Checks every present field; all problems are reported at once.
 fn check_fields(changes: &ProductChanges) -> ApiResult<()> {
@@ -280,44 +307,47 @@ fn check_fields(changes: &ProductChanges) -> ApiResult<()> {
             message,
         })
     };
-    if let Some(sku) = &changes.sku {
-        let valid = (2..=32).contains(&sku.len())
-            && sku
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
-            && !sku.starts_with('-');
-        if !valid {
+    if let Some(sku) = &changes.sku
+        && !contract::sku_ok(sku)
+    {
+        bad(
+            "sku",
+            format!("`{sku}` is not a SKU; use 2 to 32 upper-case letters, digits and `-`"),
+        );
+    }
+    for (field, value, max) in [
+        ("name", &changes.name, contract::MAX_NAME),
+        ("category", &changes.category, contract::MAX_CATEGORY),
+    ] {
+        if let Some(text) = value
+            && !contract::text_ok(text, max)
+        {
             bad(
-                "sku",
-                format!("`{sku}` is not a SKU; use 2 to 32 upper-case letters, digits and `-`"),
+                field,
+                format!("must be 1 to {max} printable characters, not all blank"),
             );
         }
     }
-    for (field, value, max) in [
-        ("name", &changes.name, 200),
-        ("category", &changes.category, 64),
-    ] {
-        if let Some(text) = value {
-            let len = text.trim().chars().count();
-            if len == 0 || len > max || text.chars().any(char::is_control) {
-                bad(field, format!("must be 1 to {max} printable characters"));
-            }
-        }
-    }
     if let Some(price) = changes.price_cents
-        && !(0..=MAX_PRICE_CENTS).contains(&price)
+        && !(0..=contract::MAX_PRICE_CENTS).contains(&price)
     {
         bad(
             "price_cents",
-            format!("{price} is out of range; prices are 0 to {MAX_PRICE_CENTS} cents"),
+            format!(
+                "{price} is out of range; prices are 0 to {} cents",
+                contract::MAX_PRICE_CENTS
+            ),
         );
     }
     if let Some(stock) = changes.stock
-        && stock > MAX_STOCK
+        && stock > contract::MAX_STOCK
     {
         bad(
             "stock",
-            format!("{stock} is out of range; stock is 0 to {MAX_STOCK}"),
+            format!(
+                "{stock} is out of range; stock is 0 to {}",
+                contract::MAX_STOCK
+            ),
         );
     }
     if errors.is_empty() {
@@ -485,7 +515,7 @@ mod tests {
             sku: Some("lower".into()),
             name: Some("  ".into()),
             price_cents: Some(-1),
-            stock: Some(MAX_STOCK + 1),
+            stock: Some(contract::MAX_STOCK + 1),
             ..ProductChanges::default()
         };
         let Err(ApiError::Validation { errors, .. }) = check_fields(&changes) else {

@@ -11,7 +11,7 @@ testkit::tests!(Shared;
     malformed_json_is_a_bad_request,
     wrong_types_are_unprocessable,
     zero_negative_and_huge_quantities_are_refused,
-    an_empty_order_or_a_duplicated_line_is_refused,
+    an_empty_or_overlong_order_is_refused,
     an_invalid_email_is_refused,
     an_oversized_body_is_too_large,
     a_body_that_is_not_json_is_an_unsupported_media_type,
@@ -129,14 +129,10 @@ async fn zero_negative_and_huge_quantities_are_refused(shared: Arc<Shared>) -> a
     probe.assert_unchanged(&shared).await
 }
 
-async fn an_empty_order_or_a_duplicated_line_is_refused(shared: Arc<Shared>) -> anyhow::Result<()> {
+async fn an_empty_or_overlong_order_is_refused(shared: Arc<Shared>) -> anyhow::Result<()> {
     let probe = Probe::new(&shared).await?;
     let empty = json!({"customer_email": probe.email, "items": []});
     expect_problem(probe.send_json(&empty).await?, 422, "validation-failed").await?;
-    let twice = json!({"customer_email": probe.email, "items": [
-        {"product_id": probe.product, "quantity": 1}, {"product_id": probe.product, "quantity": 1}]});
-    let problem = expect_problem(probe.send_json(&twice).await?, 422, "validation-failed").await?;
-    assert_eq!(problem["errors"][0]["field"], "items[1].product_id");
     let too_many: Vec<Value> = (1..=51)
         .map(|id| json!({"product_id": id, "quantity": 1}))
         .collect();
@@ -154,6 +150,7 @@ async fn an_invalid_email_is_refused(shared: Arc<Shared>) -> anyhow::Result<()> 
         "@example.com",
         "a@localhost",
         "a b@example.com",
+        " padded@example.com",
     ] {
         let body = json!({"customer_email": email, "items": [{"product_id": probe.product, "quantity": 1}]});
         let problem =

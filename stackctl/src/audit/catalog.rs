@@ -270,6 +270,12 @@ pub const PLAINTEXT: Check = pitfall(
     High,
     "Telnet, FTP and the r-commands send everything, credentials included, in clear text.",
 );
+pub const SENSITIVE_PLAINTEXT: Check = pitfall(
+    "sensitive-plaintext",
+    "Credentials or personal data served in clear text beyond this host",
+    High,
+    "A service that declares it carries credentials or personal data (`x-stackctl.carries`) and serves an unencrypted protocol beyond loopback sends them across the LAN readable by anyone on it.",
+);
 pub const DB_EXPOSED: Check = pitfall(
     "db-exposed",
     "Database port reachable beyond loopback",
@@ -342,6 +348,7 @@ pub const CHECKS: &[Check] = &[
     LAN_BIND,
     OPEN_TOKEN,
     PLAINTEXT,
+    SENSITIVE_PLAINTEXT,
     DB_EXPOSED,
     LOW_PORT,
     NO_EGRESS,

@@ -455,6 +455,7 @@ fn from_inspect(
         egress_source: "",
         lan: declared.lan.clone(),
         setuid_files: None,
+        carries: declared.carries.clone(),
     }
 }
 

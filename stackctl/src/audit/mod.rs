@@ -20,6 +20,7 @@ pub mod live;
 pub use live::audit_live;
 mod pitfalls;
 pub mod render;
+mod sensitive;
 pub mod subject;
 
 use crate::compose::Project;
@@ -68,6 +69,7 @@ pub(crate) fn report_with(
     for subject in subjects {
         cis::check(subject, &mut raw);
         pitfalls::check(subject, &mut raw);
+        sensitive::check(subject, &mut raw);
     }
     raw.extend(extra);
     let mut findings: Vec<Finding> = raw

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
-use crate::compose::extension::{EgressRule, Endpoint};
+use crate::compose::extension::{Carried, EgressRule, Endpoint};
 use crate::compose::model::Restart;
 use crate::compose::positions::KeyPath;
 use crate::compose::{Project, Service};
@@ -146,6 +146,8 @@ pub struct Subject {
     /// The image's setuid and setgid files, when its files were read (an
     /// export reads them); `None`: not read, so unknown.
     pub setuid_files: Option<Vec<String>>,
+    /// `x-stackctl.carries`: sensitive data that crosses its ports.
+    pub carries: Vec<Carried>,
 }
 
 impl Subject {
@@ -199,6 +201,7 @@ impl Subject {
             egress_source: "",
             lan: None,
             setuid_files: None,
+            carries: Vec::new(),
         }
     }
 }
@@ -382,6 +385,7 @@ pub fn from_compose(project: &Project, name: &str, service: &Service) -> Subject
         egress_source: "x-stackctl.egress, enforced by `stackctl up`'s firewall",
         lan: extension.lan.clone(),
         setuid_files: None,
+        carries: extension.carries.clone(),
     }
 }
 

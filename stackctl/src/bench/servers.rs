@@ -958,6 +958,10 @@ impl Cx<'_> {
             "API_DATABASE_URL",
             &format!("mysql://shop_api@127.0.0.1:{DB_PORT}/shop"),
         );
+        // Its clients arrive through docker-proxy, the bridge or the bench's
+        // other containers, never from its own loopback, and it is reached
+        // only at the bench's own addresses: plain HTTP from any peer is the bench's.
+        set_env(&mut api, "API_PLAINTEXT_FROM", "0.0.0.0/0,::/0");
         api.host_config.get_or_insert_default().network_mode = Some(in_pod);
         self.start(&format!("api-{pod}"), api, true).await
     }
@@ -1191,7 +1195,7 @@ async fn wait_route(docker: &Docker, ready: &Ready, deadline: Instant) -> anyhow
                     .map_err(|e| anyhow::anyhow!(e));
                 match probe {
                     Ok(_) => tokio::task::spawn_blocking(move || {
-                        servicekit::probe::http_get(target.api, "/readyz")
+                        servicekit::probe::http_get(target.api, READY_PATH)
                     })
                     .await?
                     .map(drop)
@@ -1245,7 +1249,7 @@ async fn wait_api(
 ) -> anyhow::Result<()> {
     loop {
         let answer =
-            tokio::task::spawn_blocking(move || servicekit::probe::http_get(target, "/readyz"))
+            tokio::task::spawn_blocking(move || servicekit::probe::http_get(target, READY_PATH))
                 .await?;
         match answer {
             Ok(_) => return Ok(()),
@@ -1266,8 +1270,14 @@ async fn wait_api(
     }
 }
 
-/// Whether a `docker-proxy` process listens on `port` (Linux `/proc`).
-fn userland_proxy(port: u16) -> Option<bool> {
+/// A public read that queries the database, to tell that an API is ready:
+/// `/readyz` answers on the API's own loopback only, and most paths reach
+/// it from elsewhere.
+const READY_PATH: &str = "/api/products?limit=1";
+
+/// Whether a `docker-proxy` process listens on `port` (Linux `/proc`);
+/// `None` when `/proc` cannot be read.
+pub fn userland_proxy(port: u16) -> Option<bool> {
     let port = port.to_string();
     let entries = std::fs::read_dir("/proc").ok()?;
     Some(entries.flatten().any(|entry| {

@@ -39,5 +39,14 @@ pub(crate) async fn run(
             }
         )?;
     }
+    for s in &states {
+        for certificate in &s.certificates {
+            writeln!(
+                out,
+                "{}",
+                crate::secrets::describe_certificate(&s.service, certificate)
+            )?;
+        }
+    }
     Ok(())
 }

@@ -20,6 +20,8 @@ struct UpJson<'a> {
     report: &'a UpReport,
     /// The iptables chain of the project's rules, when the firewall is on.
     firewall_chain: Option<String>,
+    /// The TLS certificates the services present, by service.
+    certificates: std::collections::BTreeMap<String, Vec<crate::secrets::Certificate>>,
 }
 
 pub(crate) async fn run(
@@ -58,6 +60,17 @@ pub(crate) async fn run(
             project: &project.name,
             report: &report,
             firewall_chain: chain,
+            certificates: report
+                .services
+                .iter()
+                .map(|s| {
+                    (
+                        s.service.clone(),
+                        crate::secrets::certificates(project, &s.service),
+                    )
+                })
+                .filter(|(_, c)| !c.is_empty())
+                .collect(),
         };
         serde_json::to_writer_pretty(&mut *out, &json)?;
         writeln!(out)?;
@@ -82,6 +95,15 @@ pub(crate) async fn run(
             s.health.as_deref().unwrap_or("-"),
             s.action.to_string()
         )?;
+    }
+    for s in &report.services {
+        for certificate in crate::secrets::certificates(project, &s.service) {
+            writeln!(
+                out,
+                "{}",
+                crate::secrets::describe_certificate(&s.service, &certificate)
+            )?;
+        }
     }
     if let Some(chain) = chain {
         writeln!(

@@ -36,9 +36,34 @@ pub struct ServiceExtension {
     /// of the audit; the reason is shown in its report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lan: Option<String>,
+    /// What crosses the service's ports that must not cross a network in
+    /// clear text (`credentials`, `personal-data`): the audit reports such
+    /// a service when it serves clear text beyond loopback.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub carries: Vec<Carried>,
     /// Audit findings of this service that are accepted risks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accept: Vec<Acceptance>,
+}
+
+/// A kind of sensitive data a service's traffic carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Carried {
+    /// Passwords, tokens, keys: a request or an answer may hold one.
+    Credentials,
+    /// Data about people (names, e-mail addresses, orders).
+    PersonalData,
+}
+
+impl Carried {
+    /// As written in `compose.yaml`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Carried::Credentials => "credentials",
+            Carried::PersonalData => "personal-data",
+        }
+    }
 }
 
 /// `x-stackctl` at the top of the file.
@@ -125,9 +150,66 @@ fn check_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SecretExtension {
-    /// Create the secret's `file` with a random value when it does not exist.
-    #[serde(default)]
-    pub generate: bool,
+    /// Create the secret's `file` when it does not exist: `true` for a
+    /// random token, `tls` for a self-signed certificate and its key.
+    #[serde(default, skip_serializing_if = "Generate::is_no")]
+    pub generate: Generate,
+}
+
+/// What `stackctl up` writes into a missing secret file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Generate {
+    /// Nothing: the file must exist (`generate: false`, or absent).
+    #[default]
+    No,
+    /// 32 random bytes as hex (`generate: true`).
+    Random,
+    /// A self-signed TLS certificate and its private key, one PEM file
+    /// (`generate: tls`); its SHA-256 fingerprint is shown by `up` and `ps`.
+    Tls,
+}
+
+impl Generate {
+    fn is_no(&self) -> bool {
+        *self == Generate::No
+    }
+
+    /// True when `up` makes the file.
+    pub fn any(self) -> bool {
+        self != Generate::No
+    }
+}
+
+impl Serialize for Generate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Generate::No => s.serialize_bool(false),
+            Generate::Random => s.serialize_bool(true),
+            Generate::Tls => s.serialize_str("tls"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Generate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(
+            untagged,
+            expecting = "`true` (a random token), `tls` (a self-signed certificate and its key) or `false`"
+        )]
+        enum Repr {
+            Flag(bool),
+            Kind(String),
+        }
+        match Repr::deserialize(d)? {
+            Repr::Flag(true) => Ok(Generate::Random),
+            Repr::Flag(false) => Ok(Generate::No),
+            Repr::Kind(kind) if kind == "tls" => Ok(Generate::Tls),
+            Repr::Kind(kind) => Err(serde::de::Error::custom(format!(
+                "`{kind}` is not a kind of generated secret; use `true` (a random token) or `tls` (a self-signed certificate and its key)"
+            ))),
+        }
+    }
 }
 
 /// A listening address and the protocol spoken there.
@@ -228,8 +310,9 @@ impl FromStr for EgressRule {
         };
         let (host, port) = text.rsplit_once(':').ok_or_else(|| bad("no port"))?;
         let port = port
-            .parse()
-            .map_err(|_| bad("the port is not a number from 1 to 65535"))?;
+            .parse::<std::num::NonZeroU16>()
+            .map_err(|_| bad("the port is not a number from 1 to 65535"))?
+            .get();
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let host = if host == "localhost" {
             EgressHost::Localhost
@@ -317,7 +400,13 @@ mod tests {
         assert_eq!(rule.to_string(), "10.0.0.0/8:443");
         let rule: EgressRule = "[::1]:3000".parse().unwrap();
         assert_eq!(rule.to_string(), "[::1]:3000");
-        for bad in ["localhost", "db:3306", "127.0.0.1:http", "10.0.0.0/33:1"] {
+        for bad in [
+            "localhost",
+            "db:3306",
+            "127.0.0.1:http",
+            "10.0.0.0/33:1",
+            "localhost:0",
+        ] {
             assert!(
                 bad.parse::<EgressRule>().unwrap_err().contains("HOST:PORT"),
                 "{bad}"

@@ -808,7 +808,7 @@ impl TryFrom<PortRepr> for Port {
     fn try_from(repr: PortRepr) -> Result<Self, String> {
         match repr {
             PortRepr::Number(target) => Ok(Port {
-                target,
+                target: nonzero_target(target)?,
                 ..Port::default()
             }),
             PortRepr::Short(text) => parse_short_port(&text),
@@ -820,7 +820,7 @@ impl TryFrom<PortRepr> for Port {
                 mode,
                 extensions,
             } => Ok(Port {
-                target,
+                target: nonzero_target(target)?,
                 published: published.map(Scalar::into_string),
                 host_ip,
                 protocol,
@@ -829,6 +829,17 @@ impl TryFrom<PortRepr> for Port {
             }),
         }
     }
+}
+
+/// What a container port may be; the kernel gives port 0 to nobody.
+const TARGET_RANGE: &str = "the container port must be a number from 1 to 65535";
+
+/// A container port of the number or long form, refusing 0.
+fn nonzero_target(target: u16) -> Result<u16, String> {
+    if target == 0 {
+        return Err(format!("`0` is not a port: {TARGET_RANGE}"));
+    }
+    Ok(target)
 }
 
 fn parse_short_port(text: &str) -> Result<Port, String> {
@@ -858,8 +869,9 @@ fn parse_short_port(text: &str) -> Result<Port, String> {
         _ => return Err(bad("too many `:`")),
     };
     let target = target
-        .parse()
-        .map_err(|_| bad("the container port must be a number from 1 to 65535"))?;
+        .parse::<std::num::NonZeroU16>()
+        .map_err(|_| bad(TARGET_RANGE))?
+        .get();
     Ok(Port {
         target,
         published: published.filter(|p| !p.is_empty()).map(str::to_owned),
@@ -1173,6 +1185,16 @@ mod tests {
         assert_eq!(parse_short_port("3000").unwrap().target, 3000);
         assert!(parse_short_port("a:b:c:d").is_err());
         assert!(parse_short_port("8080:http").is_err());
+    }
+
+    #[test]
+    fn port_zero_is_refused_in_every_form_as_its_message_says() {
+        for text in ["0", "8080:0", "127.0.0.1:8080:0/tcp"] {
+            let err = parse_short_port(text).unwrap_err();
+            assert!(err.contains("from 1 to 65535"), "{text}: {err}");
+        }
+        let err = Port::try_from(PortRepr::Number(0)).unwrap_err();
+        assert!(err.contains("from 1 to 65535"), "{err}");
     }
 
     #[test]

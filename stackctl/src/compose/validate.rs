@@ -212,7 +212,7 @@ pub(super) fn validate(file: &ComposeFile) -> Validated {
             });
         }
         let ext: SecretExtension = parse_extension(&mut v.findings, &path, &secret.extensions);
-        if ext.generate && secret.file.is_none() {
+        if ext.generate.any() && secret.file.is_none() {
             v.findings.push(Finding {
                 path: path.key(extension::KEY).key("generate"),
                 problem: "`generate` needs a `file` to write the secret to".to_owned(),

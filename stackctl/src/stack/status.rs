@@ -20,6 +20,9 @@ pub struct ServiceState {
     pub health: Option<String>,
     pub image_id: Option<String>,
     pub endpoints: Vec<String>,
+    /// The TLS certificates it presents (fingerprints, never keys).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<crate::secrets::Certificate>,
 }
 
 /// Every declared service (and any orphan container) of the project.
@@ -46,6 +49,7 @@ pub async fn ps(docker: &Docker, project: &Project) -> anyhow::Result<Vec<Servic
                         .map(|e| e.listen.iter().map(describe_endpoint).collect())
                         .unwrap_or_default(),
                 },
+                certificates: crate::secrets::certificates(project, service),
             }
         })
         .collect();
@@ -60,6 +64,7 @@ pub async fn ps(docker: &Docker, project: &Project) -> anyhow::Result<Vec<Servic
             health: orphan.health.clone(),
             image_id: Some(short_id(&orphan.image_id).to_owned()),
             endpoints: orphan.reach.clone(),
+            certificates: Vec::new(),
         });
     }
     Ok(states)

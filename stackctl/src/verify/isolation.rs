@@ -38,6 +38,8 @@ pub(super) struct Inputs {
     /// there, if it cannot.
     endpoints: Vec<(String, Endpoint, Option<String>)>,
     services: Vec<Service>,
+    /// The services that serve TLS to the LAN, for the plane claims.
+    tls: Vec<super::planes::TlsService>,
 }
 
 impl Inputs {
@@ -67,14 +69,26 @@ impl Inputs {
                 }
             })
             .collect();
+        let endpoints: Vec<_> = endpoints(project)
+            .into_iter()
+            .map(|(service, endpoint)| (service.to_owned(), endpoint.clone(), unavailable(service)))
+            .collect();
+        let tls = endpoints
+            .iter()
+            .filter(|(_, endpoint, _)| super::planes::serves_the_lan_over_tls(endpoint))
+            .map(
+                |(service, endpoint, unavailable)| super::planes::TlsService {
+                    service: service.clone(),
+                    endpoint: endpoint.clone(),
+                    pin: super::planes::pin_of(project, service),
+                    unavailable: unavailable.clone(),
+                },
+            )
+            .collect();
         Inputs {
-            endpoints: endpoints(project)
-                .into_iter()
-                .map(|(service, endpoint)| {
-                    (service.to_owned(), endpoint.clone(), unavailable(service))
-                })
-                .collect(),
+            endpoints,
             services,
+            tls,
         }
     }
 }
@@ -87,6 +101,7 @@ pub(super) fn check(inputs: &Inputs, cancelled: &AtomicBool) -> Vec<Check> {
     };
     let mut checks = Vec::new();
     lan_claims(inputs, lan.as_ref(), cancelled, &mut checks);
+    checks.extend(super::planes::check(&inputs.tls, lan.as_ref(), cancelled));
     firewall_claims(inputs, lan.as_ref(), cancelled, &mut checks);
     checks
 }
@@ -312,6 +327,7 @@ mod tests {
                 egress: Some(vec![]),
                 firewalled: Some(false),
             }],
+            tls: Vec::new(),
         };
         let mut checks = Vec::new();
         firewall_claims(
@@ -334,6 +350,7 @@ mod tests {
                 Some("no container".into()),
             )],
             services: Vec::new(),
+            tls: Vec::new(),
         };
         let mut checks = Vec::new();
         lan_claims(
@@ -351,6 +368,7 @@ mod tests {
         let inputs = Inputs {
             endpoints: vec![("db".into(), "mysql://127.0.0.1:1".parse().unwrap(), None)],
             services: Vec::new(),
+            tls: Vec::new(),
         };
         let mut checks = Vec::new();
         lan_claims(

@@ -6,7 +6,10 @@
 //!   service reaches its upstream over `localhost`, as the service's own
 //!   process reports it (`upstream`).
 //! - Isolation: a LAN client in a namespace of its own ([`lan`]) reaches
-//!   what binds every address and not what binds loopback; the firewall
+//!   what binds every address and not what binds loopback; a service that
+//!   serves TLS to the LAN does so with its pinned certificate, refuses
+//!   plain HTTP there and keeps its loopback-only operations off the LAN
+//!   (`planes`); the firewall
 //!   refuses each service's uid what its egress policy does not allow
 //!   ([`uid`]), while the same connection as root goes through.
 //! - Hardening: what the engine and the kernel report for each container
@@ -18,6 +21,7 @@
 pub mod hardening;
 mod isolation;
 pub mod lan;
+mod planes;
 pub mod probe;
 pub mod swarm;
 pub mod uid;
@@ -155,7 +159,7 @@ async fn reachability(project: &Project, containers: &[Existing], checks: &mut V
         let claim = format!("host -> {service} at {}", endpoint.reach());
         let (outcome, detail) = match unavailable(project, service, containers) {
             Some(why) => (Outcome::Fail, why),
-            None => match speak(endpoint).await {
+            None => match speak(project, service, endpoint).await {
                 Ok(answer) => (Outcome::Pass, answer),
                 Err(err) => (Outcome::Fail, format!("{err:#}")),
             },
@@ -211,9 +215,27 @@ fn not_running(service: &str, containers: &[Existing]) -> Option<String> {
 }
 
 /// A real exchange in the endpoint's protocol; what the service said.
-async fn speak(endpoint: &Endpoint) -> anyhow::Result<String> {
+async fn speak(project: &Project, service: &str, endpoint: &Endpoint) -> anyhow::Result<String> {
     let addr = local_addr(endpoint);
     match endpoint.scheme.as_str() {
+        "https" => {
+            let pin = planes::pin_of(project, service).map_err(anyhow::Error::msg)?;
+            let answer = tokio::task::spawn_blocking(move || {
+                let req = servicekit::probe::Request {
+                    pinned_tls: Some(&pin),
+                    ..servicekit::probe::Request::get("/healthz")
+                };
+                servicekit::probe::request(&req, addr, probe::PROBE_TIMEOUT)
+            })
+            .await?
+            .map_err(anyhow::Error::msg)?;
+            anyhow::ensure!(
+                answer.status == 200,
+                "GET /healthz answered {}",
+                answer.status
+            );
+            Ok("GET /healthz over TLS, certificate pinned: 200".into())
+        }
         "http" => {
             let answer = probe::http_get(addr, "/healthz").await?;
             anyhow::ensure!(

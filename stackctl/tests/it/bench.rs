@@ -367,13 +367,22 @@ async fn a_bench_named_like_a_running_stack_leaves_that_stack_alone() {
     let name = bed.project().name.clone();
     // As root this installs the copy's firewall too.
     bed.start("db").await.unwrap();
-    let firewall = stackctl::firewall::check_available().is_ok();
-    let rules_before = stackctl::firewall::installed(&name, Family::V4);
-    assert_eq!(
-        !rules_before.is_empty(),
-        firewall,
-        "the copy's firewall is installed"
-    );
+    // The firewall part is judged only where the rules can be read: without
+    // root, "no rules" before and after would prove nothing.
+    let rules_before = match stackctl::firewall::try_installed(&name, Family::V4) {
+        Ok(rules) => {
+            let db_rule = format!("stackctl:{name}:db");
+            assert!(
+                rules.iter().any(|r| r.contains(&db_rule)),
+                "the copy's firewall holds the database's rules: {rules:?}"
+            );
+            Some(rules)
+        }
+        Err(why) => {
+            eprintln!("the firewall part is not checked: cannot read the rules ({why})");
+            None
+        }
+    };
 
     let output = bench(
         &name,
@@ -398,11 +407,13 @@ async fn a_bench_named_like_a_running_stack_leaves_that_stack_alone() {
     let session = report["session"].as_str().unwrap();
     assert_ne!(session, name, "the bench has a session of its own");
 
-    assert_eq!(
-        stackctl::firewall::installed(&name, Family::V4),
-        rules_before,
-        "the stack's firewall chain is intact"
-    );
+    if let Some(rules_before) = rules_before {
+        assert_eq!(
+            stackctl::firewall::try_installed(&name, Family::V4),
+            Ok(rules_before),
+            "the stack's firewall chain is intact"
+        );
+    }
     let containers = stackctl::stack::containers(&bed.docker, &name)
         .await
         .unwrap();

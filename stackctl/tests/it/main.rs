@@ -5,6 +5,8 @@
 
 mod audit;
 mod audit_host;
+mod audit_sensitive;
+
 mod bench;
 mod build;
 mod compose;

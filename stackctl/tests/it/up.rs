@@ -73,7 +73,7 @@ async fn up_brings_every_service_to_healthy_and_the_api_answers_on_localhost() -
     assert_eq!(
         api.endpoints[0],
         format!(
-            "http://localhost:{} (also the LAN, at this host's addresses)",
+            "https://localhost:{} (also the LAN, at this host's addresses)",
             bed.port("SHOP_API_PORT")?
         )
     );
