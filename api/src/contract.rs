@@ -1,6 +1,6 @@
 //! The API's contract in one place: every limit a handler enforces, as a
 //! constant, with the check the handler runs and the JSON Schema the OpenAPI
-//! document states for it ([`crate::openapi`] applies [`schemas`]). Both come
+//! document states for it (`crate::openapi` applies [`schemas`]). Both come
 //! from the same constants, so the document and the code cannot drift, and
 //! a request the document calls valid is one the API accepts (schemathesis
 //! checks exactly that in CI).
@@ -162,7 +162,7 @@ pub fn id_schema() -> Value {
 }
 
 /// Where each limit goes in the OpenAPI document: a JSON pointer into the
-/// document and the keywords to merge there. [`crate::openapi`] applies
+/// document and the keywords to merge there. `crate::openapi` applies
 /// them; a pointer that finds nothing is an error its test reports.
 pub fn schemas() -> Vec<(String, Value)> {
     let text = |max: usize| json!({"minLength": 1, "maxLength": max, "pattern": text_pattern()});

@@ -227,6 +227,9 @@ const SAMPLES: &[&str] = &[
     "x\u{7f}",
 ];
 
+/// A handler's own check of one kind of text.
+type Check = Box<dyn Fn(&str) -> bool>;
+
 #[test]
 fn every_published_pattern_agrees_with_the_check_that_enforces_it() {
     use crate::contract::*;
@@ -234,7 +237,7 @@ fn every_published_pattern_agrees_with_the_check_that_enforces_it() {
     let mut samples: Vec<String> = SAMPLES.iter().map(|s| s.to_string()).collect();
     samples.push(long.clone());
     samples.push(format!("a@{long}.com"));
-    let rules: Vec<(String, Box<dyn Fn(&str) -> bool>)> = vec![
+    let rules: Vec<(String, Check)> = vec![
         (SKU_PATTERN.to_owned(), Box::new(sku_ok)),
         (
             text_pattern(),
