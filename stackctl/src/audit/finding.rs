@@ -62,7 +62,9 @@ pub struct Accepted {
     pub reason: String,
     /// The compensating controls found in place, each described.
     pub controls_in_place: Vec<String>,
-    /// The controls that are not in place (named ones void the acceptance).
+    /// The controls that are not in place (named ones void the acceptance);
+    /// one whose facts this audit does not gather (`no-setuid-files` in an
+    /// audit of the file, which reads no image) is in neither list.
     pub controls_missing: Vec<String>,
 }
 
