@@ -31,4 +31,5 @@
 //! `stackctl up`. Traffic goes only to loopback and to namespaces and
 //! containers the tests made.
 
+pub mod console;
 pub mod transcript;

@@ -22,6 +22,8 @@ use stackctl::testbed::Testbed;
 use stackctl::verify::lan::LanClient;
 use stackctl::verify::uid::{Attempt, connect_as};
 use stackctl::verify::{self, Outcome, hardening, probe};
+use integration_tests::console::{self, Console};
+use integration_tests::transcript::{self, Names};
 
 const CONNECT: Duration = Duration::from_secs(3);
 
@@ -92,6 +94,7 @@ testkit::tests!(Stack;
     verify_passes_every_claim_on_the_running_stack,
     verify_fails_on_a_stack_that_is_not_running,
     verify_fails_when_its_ports_are_not_the_ones_the_stack_was_started_with,
+    every_console_block_of_the_lab_and_the_readme_prints_what_the_page_shows,
 );
 
 fn main() -> ExitCode {
@@ -496,4 +499,90 @@ async fn verify_fails_when_its_ports_are_not_the_ones_the_stack_was_started_with
         );
     }
     Ok(())
+}
+
+async fn every_console_block_of_the_lab_and_the_readme_prints_what_the_page_shows(
+    stack: Arc<Stack>,
+) -> anyhow::Result<()> {
+    let root = stackctl::testbed::stack_compose_file()
+        .parent()
+        .context("compose.yaml has no directory")?
+        .to_owned();
+    let mut names = Names::default();
+    for (page, run) in stack.bed.renamed()? {
+        names = names.add(page, run);
+    }
+    let console = Console {
+        bin: stackctl::verify::uid::stackctl_program()
+            .map_err(anyhow::Error::msg)?
+            .parent()
+            .context("the stackctl program has no directory")?
+            .to_owned(),
+        root: root.clone(),
+        env: stack.bed.shell_env(),
+        names,
+        timeout: Duration::from_secs(300),
+    };
+    let project = stack.bed.project().name.clone();
+    let outcome = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
+        let mut failures = Vec::new();
+        let mut steps = 0;
+        for page in console::pages(&root)? {
+            let text = std::fs::read_to_string(root.join(&page))?;
+            for block in transcript::blocks(&text, &page).map_err(anyhow::Error::msg)? {
+                steps += block.steps.len();
+                failures.extend(console.run(&block));
+            }
+        }
+        ensure!(steps > 0, "no console block was found in the lab or the README");
+        Ok(failures)
+    })
+    .await?;
+    // What a lesson started beside the stack (named after its project).
+    remove_containers_named(&stack.bed.docker, &project).await;
+    let failures = outcome?;
+    ensure!(
+        failures.is_empty(),
+        "{} command(s) of the pages did not print what the page shows:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+    Ok(())
+}
+
+/// Removes the containers named after `project` (`PROJECT-...`) that are
+/// not the stack's own: what a lesson started beside it and a failure left.
+async fn remove_containers_named(docker: &bollard::Docker, project: &str) {
+    let prefix = format!("{project}-");
+    use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
+    let Ok(all) = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            ..Default::default()
+        }))
+        .await
+    else {
+        return;
+    };
+    for container in all {
+        let named = container
+            .names
+            .iter()
+            .flatten()
+            .any(|n| n.trim_start_matches('/').starts_with(&prefix));
+        let of_the_stack = container.labels.as_ref().is_some_and(|l| {
+            l.get(stackctl::container::PROJECT_LABEL).map(String::as_str) == Some(project)
+        });
+        if named && !of_the_stack {
+            let _ = docker
+                .remove_container(
+                    container.id.as_deref().unwrap_or_default(),
+                    Some(RemoveContainerOptions {
+                        force: true,
+                        ..Default::default()
+                    }),
+                )
+                .await;
+        }
+    }
 }

@@ -180,6 +180,34 @@ impl Testbed {
         Ok(())
     }
 
+    /// The variables a shell command needs to address this copy as the
+    /// CLI does (`COMPOSE_PROJECT_NAME`, the ports, the secrets directory,
+    /// the image tag).
+    pub fn shell_env(&self) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = self
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        env.push(("COMPOSE_PROJECT_NAME".to_owned(), self.project.name.clone()));
+        env
+    }
+
+    /// What the default stack calls what this copy renamed, as
+    /// `(default, this copy's)`: the project name and each variable's value
+    /// (ports, the secrets directory), so a page written for the default
+    /// stack can be run against the copy.
+    pub fn renamed(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let defaults = Project::load_with(&stack_compose_file(), &|_| None)?;
+        let mut pairs = vec![(defaults.name.clone(), self.project.name.clone())];
+        for resolved in &defaults.variables {
+            if let Some(value) = self.vars.get(&resolved.name) {
+                pairs.push((resolved.value.clone(), value.clone()));
+            }
+        }
+        Ok(pairs)
+    }
+
     /// The container name of `service` in this copy.
     pub fn container(&self, service: &str) -> String {
         container_name(&self.project.name, service)
