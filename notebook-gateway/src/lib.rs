@@ -2,16 +2,21 @@
 //! localhost client of the ShopDotCom API. On the host network it reaches
 //! the API simply as `http://localhost:3000`, runs the analysis the notebook
 //! would ([`analytics`]), and shows it as a one-shot report ([`report`]) or
-//! a dashboard on 127.0.0.1:8888 ([`server`], [`dashboard`]).
+//! a dashboard on 127.0.0.1:8888 ([`server`], [`dashboard`]). The
+//! dashboard's Network page shows what the gateway's container sees of the
+//! host ([`network`]) and the stack's status from `stackctl verify`
+//! ([`verify_report`]).
 
 pub mod analytics;
 pub mod client;
 pub mod dashboard;
 mod format;
 pub mod model;
+pub mod network;
 pub mod report;
 pub mod server;
 pub mod svg;
+pub mod verify_report;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -57,6 +62,9 @@ pub struct ServeSettings {
     pub access_token: Option<String>,
     /// How long fetched data is reused.
     pub cache_for: Duration,
+    /// Where `stackctl verify --format json` wrote its report, for the
+    /// Network page; `None`: the page says how to make one.
+    pub verify_report: Option<PathBuf>,
 }
 
 /// Refuses to serve beyond loopback without an access token: the guide's
@@ -80,11 +88,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     check_exposure(&settings)?;
-    tracing::info!(address = %listener.local_addr()?, api = client.base(), "notebook gateway listening");
+    let own = listener.local_addr()?;
+    tracing::info!(address = %own, api = client.base(), "notebook gateway listening");
     let gateway = Arc::new(server::Gateway::new(
         client,
         settings.cache_for,
         settings.access_token,
+        Some(own),
+        settings.verify_report,
     ));
     axum::serve(listener, server::app(gateway))
         .with_graceful_shutdown(shutdown)
@@ -123,6 +134,7 @@ mod tests {
             bind: bind.parse().unwrap(),
             access_token: token.map(str::to_owned),
             cache_for: Duration::from_secs(5),
+            verify_report: None,
         };
         assert!(check_exposure(&settings("127.0.0.1:8888", None)).is_ok());
         let err = check_exposure(&settings("0.0.0.0:8888", None))

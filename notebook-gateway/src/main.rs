@@ -36,7 +36,7 @@ enum Command {
         #[arg(long, value_enum, default_value_t = report::Format::Table)]
         format: report::Format,
     },
-    /// Serve the dashboard and the JSON endpoints.
+    /// Serve the dashboard (analytics and network pages) and the JSON endpoints.
     Serve {
         #[command(flatten)]
         api: ApiArgs,
@@ -46,6 +46,10 @@ enum Command {
         /// Seconds fetched data is reused before the API is asked again.
         #[arg(long, env = "GATEWAY_CACHE_SECS", default_value_t = 5)]
         cache_secs: u64,
+        /// JSON report of `stackctl verify --format json > FILE`, summed up on
+        /// the Network page (read each time the page is shown).
+        #[arg(long, env = "GATEWAY_VERIFY_REPORT")]
+        verify_report: Option<PathBuf>,
     },
     /// Exit 0 when the gateway on --bind answers (the image's HEALTHCHECK).
     Healthcheck,
@@ -72,12 +76,14 @@ fn main() -> ExitCode {
             api,
             access_token_file,
             cache_secs,
+            verify_report,
         } => {
             let prepared = (|| {
                 let settings = ServeSettings {
                     bind: cli.bind,
                     access_token: read_secret(access_token_file.as_ref(), None, "access token")?,
                     cache_for: Duration::from_secs(cache_secs),
+                    verify_report,
                 };
                 notebook_gateway::check_exposure(&settings)?;
                 anyhow::Ok((api.client()?, settings))

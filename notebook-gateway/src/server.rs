@@ -3,12 +3,18 @@
 //! per cache period (requests in between share it); when the API does not
 //! answer, the gateway keeps serving the last data it had, says so, and
 //! picks up again when the API returns.
+//!
+//! The Network page (`/network`, and `/api/network` in JSON) is looked at
+//! afresh on every request and does not need the API. It shows the host's
+//! sockets, so the access token guards it like every page.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
@@ -19,6 +25,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::analytics::{self, Analysis};
 use crate::client::{ApiClient, ApiStatus};
 use crate::dashboard;
+use crate::network::{self, Known};
 
 /// What the server needs.
 pub struct Gateway {
@@ -26,6 +33,10 @@ pub struct Gateway {
     analytics: analytics::Settings,
     cache_for: Duration,
     access_token: Option<String>,
+    /// The ports the Network page can name from the configuration.
+    known: Known,
+    /// Where `stackctl verify`'s JSON report is, when one is configured.
+    verify_report: Option<PathBuf>,
     latest: tokio::sync::Mutex<Snapshot>,
 }
 
@@ -41,7 +52,18 @@ struct Snapshot {
 }
 
 impl Gateway {
-    pub fn new(client: ApiClient, cache_for: Duration, access_token: Option<String>) -> Gateway {
+    /// A gateway for `client`, serving from `own` (named on the Network page).
+    pub fn new(
+        client: ApiClient,
+        cache_for: Duration,
+        access_token: Option<String>,
+        own: Option<SocketAddr>,
+        verify_report: Option<PathBuf>,
+    ) -> Gateway {
+        let known = Known {
+            api_url: client.base().to_owned(),
+            own,
+        };
         let status = ApiStatus {
             url: client.base().to_owned(),
             reachable: false,
@@ -52,6 +74,8 @@ impl Gateway {
             analytics: analytics::Settings::default(),
             cache_for,
             access_token,
+            known,
+            verify_report,
             latest: tokio::sync::Mutex::new(Snapshot {
                 analysis: None,
                 status,
@@ -102,6 +126,36 @@ impl Gateway {
         }
         latest.clone()
     }
+
+    /// The Network page's facts, looked at now.
+    async fn network(&self) -> Result<network::NetworkView, Response> {
+        let known = self.known.clone();
+        let report = self.verify_report.clone();
+        tokio::task::spawn_blocking(move || network::look(&known, report.as_deref()))
+            .await
+            .map_err(|err| {
+                tracing::error!(%err, "looking at the network failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "looking at the network failed; the gateway's log says why\n",
+                )
+                    .into_response()
+            })
+    }
+
+    /// The access token as this request's query carried it, for the page's
+    /// links; `None` when the gateway has no token (nothing to carry).
+    fn token_in<'r>(&self, request_query: Option<&'r str>) -> Option<&'r str> {
+        self.access_token.as_ref()?;
+        query_token(request_query)
+    }
+}
+
+/// The value of `token=` in a query string.
+fn query_token(query: Option<&str>) -> Option<&str> {
+    query?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("token="))
 }
 
 /// The gateway's routes.
@@ -133,6 +187,8 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
             get(|g| part(g, |a| json!(a.stock_levels))),
         )
         .route("/api/status", get(status))
+        .route("/network", get(network_page))
+        .route("/api/network", get(network_json))
         .layer(axum::middleware::from_fn_with_state(
             gateway.clone(),
             require_token,
@@ -144,13 +200,32 @@ pub fn app(gateway: Arc<Gateway>) -> Router {
         .with_state(gateway)
 }
 
-async fn page(State(gateway): State<Arc<Gateway>>) -> Html<String> {
+async fn page(State(gateway): State<Arc<Gateway>>, RawQuery(query): RawQuery) -> Html<String> {
     let snapshot = gateway.snapshot().await;
     Html(dashboard::render(
         snapshot.analysis.as_deref(),
         &snapshot.status,
         snapshot.fresh,
+        gateway.token_in(query.as_deref()),
     ))
+}
+
+async fn network_page(State(gateway): State<Arc<Gateway>>, RawQuery(query): RawQuery) -> Response {
+    match gateway.network().await {
+        Ok(view) => Html(dashboard::render_network(
+            &view,
+            gateway.token_in(query.as_deref()),
+        ))
+        .into_response(),
+        Err(response) => response,
+    }
+}
+
+async fn network_json(State(gateway): State<Arc<Gateway>>) -> Response {
+    match gateway.network().await {
+        Ok(view) => axum::Json(view).into_response(),
+        Err(response) => response,
+    }
 }
 
 /// One part of the analysis as JSON; 503 while there is no data at all.
@@ -203,11 +278,7 @@ async fn require_token(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
-    let from_query = request
-        .uri()
-        .query()
-        .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("token=")))
-        .map(str::to_owned);
+    let from_query = query_token(request.uri().query()).map(str::to_owned);
     let given = from_header.or(from_query).unwrap_or_default();
     if servicekit::secret::same(expected.as_bytes(), given.as_bytes()) {
         return next.run(request).await;

@@ -27,14 +27,23 @@ pub struct SocketRow {
     pub inode: u64,
 }
 
+/// The two tables: IPv4 and IPv6.
+pub const TABLES: [&str; 2] = ["/proc/net/tcp", "/proc/net/tcp6"];
+
 /// Every row of both tables that can be read; a table that cannot be read
 /// (no IPv6) contributes nothing.
 pub fn read_tables() -> Vec<SocketRow> {
-    ["/proc/net/tcp", "/proc/net/tcp6"]
+    TABLES
         .into_iter()
-        .filter_map(|table| std::fs::read_to_string(table).ok())
-        .flat_map(|text| parse_table(&text))
+        .filter_map(|table| read_table(table).ok())
+        .flatten()
         .collect()
+}
+
+/// The rows of one table, or why it cannot be read: for a caller that must
+/// say "cannot read" rather than show an empty table as an idle one.
+pub fn read_table(path: impl AsRef<std::path::Path>) -> std::io::Result<Vec<SocketRow>> {
+    std::fs::read_to_string(path).map(|text| parse_table(&text))
 }
 
 /// The rows of one table's text (the header line is skipped; a row that does
@@ -142,6 +151,12 @@ mod tests {
             decode_ip("00000000000000000000000001000000"),
             Some("::1".parse().unwrap())
         );
+    }
+
+    #[test]
+    fn a_table_that_cannot_be_read_is_an_error_not_an_empty_table() {
+        let err = read_table("/proc/net/no-such-table").unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
     }
 
     #[test]

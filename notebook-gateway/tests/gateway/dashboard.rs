@@ -1,6 +1,6 @@
 //! The dashboard served for real: the same numbers as the JSON endpoints,
-//! an API that goes away and comes back, the access token, the bind rule,
-//! and resident memory.
+//! an API that goes away and comes back, the access token (on every page,
+//! the Network page too), the bind rule, and resident memory.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -158,12 +158,31 @@ async fn an_access_token_guards_everything_but_health(shared: Fixture) -> anyhow
         Some("notebook-access-token"),
     )
     .await?;
-    for path in ["/", "/api/summary", "/api/status"] {
+    // The Network page shows the host's sockets: it is guarded the same.
+    for path in [
+        "/",
+        "/api/summary",
+        "/api/status",
+        "/network",
+        "/api/network",
+    ] {
         assert_eq!(gateway.get(path).await?.status(), 401, "{path}");
     }
     assert_eq!(gateway.get("/?token=wrong").await?.status(), 401);
+    assert_eq!(gateway.get("/network?token=wrong").await?.status(), 401);
+    let page = gateway.get("/?token=notebook-access-token").await?;
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await?
+            .contains("<a href=\"/network?token=notebook-access-token\">Network</a>"),
+        "the navigation keeps the token the page was opened with"
+    );
     assert_eq!(
-        gateway.get("/?token=notebook-access-token").await?.status(),
+        gateway
+            .get("/network?token=notebook-access-token")
+            .await?
+            .status(),
         200
     );
     let with_header = reqwest::Client::new()

@@ -1,6 +1,7 @@
 //! The shared fixture: the stack's database image, an API in-process on a
 //! loopback port with an admin token, and ways to start gateways against it.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,11 +72,22 @@ impl Gateway {
         cache_for: Duration,
         access_token: Option<&str>,
     ) -> anyhow::Result<Gateway> {
+        Gateway::start_with_report(client, cache_for, access_token, None).await
+    }
+
+    /// The same, with `stackctl verify`'s report at `verify_report`.
+    pub async fn start_with_report(
+        client: ApiClient,
+        cache_for: Duration,
+        access_token: Option<&str>,
+        verify_report: Option<PathBuf>,
+    ) -> anyhow::Result<Gateway> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let settings = ServeSettings {
             bind: listener.local_addr()?,
             access_token: access_token.map(str::to_owned),
             cache_for,
+            verify_report,
         };
         let url = format!("http://{}", settings.bind);
         let task = tokio::spawn(notebook_gateway::serve(

@@ -1,6 +1,7 @@
 //! The notebook gateway against the real API and database (no mocks): its
-//! client, its report, its dashboard (also in a real browser), an API that
-//! goes away, its memory, its image on the host network.
+//! client, its report, its dashboard and Network page (also in a real
+//! browser), an API that goes away, its memory, its image on the host
+//! network.
 //!
 //! One database container and one API serve every test (testkit removes
 //! them at the end); tests that need an API of their own start one.
@@ -15,6 +16,7 @@ mod client;
 mod dashboard;
 mod fixture;
 mod image;
+mod network;
 mod report;
 
 use std::process::ExitCode;
@@ -26,6 +28,7 @@ fn main() -> ExitCode {
         client::TESTS,
         report::TESTS,
         dashboard::TESTS,
+        network::TESTS,
         browser::TESTS,
         image::TESTS,
     ]
