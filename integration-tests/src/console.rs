@@ -115,16 +115,20 @@ impl Console {
     }
 }
 
-/// The Markdown pages whose console blocks are checked: the README and
-/// every lesson of the lab, relative to `root`.
+/// The Markdown pages whose console blocks are checked, relative to `root`:
+/// the README, the reference pages under `docs/` and every lesson of the
+/// lab under `docs/lab/`, in that order (a lesson may build on the one
+/// before).
 pub fn pages(root: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut pages = vec![PathBuf::from("README.md")];
-    let mut lessons: Vec<PathBuf> = std::fs::read_dir(root.join("docs/lab"))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "md"))
-        .filter_map(|p| p.strip_prefix(root).ok().map(Path::to_owned))
-        .collect();
-    lessons.sort();
-    pages.extend(lessons);
+    for dir in ["docs", "docs/lab"] {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(root.join(dir))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "md"))
+            .filter_map(|p| p.strip_prefix(root).ok().map(Path::to_owned))
+            .collect();
+        found.sort();
+        pages.extend(found);
+    }
     Ok(pages)
 }

@@ -14,6 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
+use integration_tests::console::{self, Console};
+use integration_tests::transcript::{self, Names};
 use mysql_async::prelude::Queryable as _;
 use stackctl::image::BuildOptions;
 use stackctl::progress::Progress;
@@ -22,8 +24,6 @@ use stackctl::testbed::Testbed;
 use stackctl::verify::lan::LanClient;
 use stackctl::verify::uid::{Attempt, connect_as};
 use stackctl::verify::{self, Outcome, hardening, probe};
-use integration_tests::console::{self, Console};
-use integration_tests::transcript::{self, Names};
 
 const CONNECT: Duration = Duration::from_secs(3);
 
@@ -521,7 +521,7 @@ async fn every_console_block_of_the_lab_and_the_readme_prints_what_the_page_show
         root: root.clone(),
         env: stack.bed.shell_env(),
         names,
-        timeout: Duration::from_secs(300),
+        timeout: Duration::from_secs(600),
     };
     let project = stack.bed.project().name.clone();
     let outcome = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
@@ -534,7 +534,10 @@ async fn every_console_block_of_the_lab_and_the_readme_prints_what_the_page_show
                 failures.extend(console.run(&block));
             }
         }
-        ensure!(steps > 0, "no console block was found in the lab or the README");
+        ensure!(
+            steps > 0,
+            "no console block was found in the lab or the README"
+        );
         Ok(failures)
     })
     .await?;
@@ -571,7 +574,9 @@ async fn remove_containers_named(docker: &bollard::Docker, project: &str) {
             .flatten()
             .any(|n| n.trim_start_matches('/').starts_with(&prefix));
         let of_the_stack = container.labels.as_ref().is_some_and(|l| {
-            l.get(stackctl::container::PROJECT_LABEL).map(String::as_str) == Some(project)
+            l.get(stackctl::container::PROJECT_LABEL)
+                .map(String::as_str)
+                == Some(project)
         });
         if named && !of_the_stack {
             let _ = docker

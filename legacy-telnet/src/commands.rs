@@ -288,7 +288,8 @@ async fn netinfo(probes: &[(String, u16)]) -> Vec<String> {
         }
         // Said as a comparison, not a claim: the same image on a bridge
         // network prints its own interfaces here (see docs/lab lesson 1).
-        lines.push("On Docker's host network these are the host's own interfaces and ports;".into());
+        lines
+            .push("On Docker's host network these are the host's own interfaces and ports;".into());
         lines.push("on a bridge network, the container's own (eth0 and a private address).".into());
         lines
     })

@@ -1,6 +1,6 @@
 //! `stackctl audit --host` on fixtures whose verdicts are known, and the
 //! parity with docker-bench-security v1.6.0: every check of its default run
-//! has a row in the README's table, every row that names one of our checks
+//! has a row in docs/audit.md's table, every row that names one of our checks
 //! is shown to fire on a fixture made to fail it (and not on the hardened
 //! host the fixtures start from), and a fact that cannot be read is a note,
 //! never a pass. One test runs the host audit against this machine's engine.
@@ -469,13 +469,13 @@ fn the_parity_table_covers_every_docker_bench_check_and_names_real_checks() {
 }
 
 #[test]
-fn the_readme_shows_the_parity_table_the_code_has() {
+fn docs_audit_shows_the_parity_table_the_code_has() {
     let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/audit.md"))
             .unwrap();
     assert!(
         readme.contains(&parity::markdown()),
-        "README.md's parity table differs from stackctl::audit::host::parity; paste:\n{}",
+        "docs/audit.md's parity table differs from stackctl::audit::host::parity; paste:\n{}",
         parity::markdown()
     );
 }

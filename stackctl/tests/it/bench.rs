@@ -3,7 +3,7 @@
 //! numbers that make sense, and nothing left behind (containers, networks,
 //! network namespaces, links, a swarm it made), whether the run ends or is
 //! interrupted with Ctrl-C. No timing is asserted here; the figures belong
-//! to the README's run.
+//! to the full run in docs/bench.md.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};

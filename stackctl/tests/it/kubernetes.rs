@@ -2,7 +2,7 @@
 //! `compose.yaml`, read back through the typed objects, carry each
 //! hardening key; every document validates strictly against the oldest
 //! Kubernetes the export states and current ones (`kubernetes-validate`);
-//! an independent policy tool (`checkov`) fails only the checks the README
+//! an independent policy tool (`checkov`) fails only the checks docs/kubernetes.md
 //! lists with their reasons; bad input is refused with file:line and a fix;
 //! an unaccepted loss writes nothing.
 //!
@@ -542,13 +542,13 @@ fn every_document_validates_strictly_against_the_oldest_and_current_schemas() {
     }
 }
 
-/// The checkov findings the README lists: check id → the objects, and the
+/// The checkov findings docs/kubernetes.md lists: check id → the objects, and the
 /// acceptance of `compose.yaml` each names (its first backquoted id).
 fn readme_checkov_table() -> (BTreeMap<String, BTreeSet<String>>, Vec<String>) {
-    let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(workspace().join("docs/kubernetes.md")).unwrap();
     let start = readme
         .find("<!-- checkov-findings:begin -->")
-        .expect("the README lists checkov's findings between checkov-findings markers");
+        .expect("docs/kubernetes.md lists checkov's findings between checkov-findings markers");
     let end = readme.find("<!-- checkov-findings:end -->").unwrap();
     let mut table = BTreeMap::new();
     let mut acceptances = Vec::new();
@@ -634,11 +634,11 @@ fn checkov_fails_only_the_checks_the_readme_lists_with_their_reasons() {
     for id in &acceptances {
         assert!(
             accepted.contains(id.as_str()),
-            "the README cites the acceptance `{id}`, which compose.yaml does not have"
+            "docs/kubernetes.md cites the acceptance `{id}`, which compose.yaml does not have"
         );
     }
     assert_eq!(
         failed, listed,
-        "checkov's failed checks (left) and the README's list (right) differ: fix the manifests, or list the finding with its reason"
+        "checkov's failed checks (left) and docs/kubernetes.md's list (right) differ: fix the manifests, or list the finding with its reason"
     );
 }

@@ -2,7 +2,7 @@
 //! recommendations about the machine, the daemon, its files, the images and
 //! swarm mode, which no Compose file can express. Numbered as CIS v1.6.0
 //! numbers them (so swarm mode is 5.1 and section 7 starts with the manager
-//! count); the README's parity table maps docker-bench-security's own ids,
+//! count); docs/audit.md's parity table maps docker-bench-security's own ids,
 //! which differ in sections 5 and 7, onto these.
 
 use crate::audit::catalog::{Check, cis};

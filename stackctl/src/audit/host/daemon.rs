@@ -10,9 +10,9 @@ use super::{Out, Place};
 use crate::audit::catalog::Check;
 use crate::audit::finding::Severity;
 
-/// What the userland proxy cost on this project's machine (README,
+/// What the userland proxy cost on this project's machine (docs/bench.md,
 /// "Benchmarks": bridge-proxy over host, medians of 5 rounds).
-pub const PROXY_COST: &str = "our bench measured the path through it at ×2.1 the host network's 1-byte round trip (p50), ×0.48 its HTTP requests per second and ×0.35 to ×0.49 its bulk throughput (README, Benchmarks); `stackctl bench` measures this host";
+pub const PROXY_COST: &str = "our bench measured the path through it at ×2.1 the host network's 1-byte round trip (p50), ×0.48 its HTTP requests per second and ×0.35 to ×0.49 its bulk throughput (docs/bench.md); `stackctl bench` measures this host";
 
 fn setting(
     out: &mut Out,

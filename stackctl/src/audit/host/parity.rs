@@ -2,7 +2,7 @@
 //! default run makes (sections 1 to 7), what `stackctl audit` does with it,
 //! and why. docker-bench numbers section 5 from AppArmor (CIS v1.6.0 puts
 //! swarm mode first, so its 5.N is our 5.N+1) and keeps swarm mode as 7.1
-//! (CIS 5.1, so its 7.N is our 7.N-1). The README's table is rendered from
+//! (CIS 5.1, so its 7.N is our 7.N-1). The table in docs/audit.md is rendered from
 //! this list, and a test keeps the two equal.
 
 /// What `stackctl audit` does with one docker-bench check.
@@ -560,7 +560,7 @@ pub const ROWS: &[Row] = &[
     ),
 ];
 
-/// The table as the README shows it.
+/// The table as docs/audit.md shows it.
 pub fn markdown() -> String {
     let mut out =
         String::from("| docker-bench | stackctl | verdict | how |\n| --- | --- | --- | --- |\n");
