@@ -119,16 +119,25 @@ pub fn blocks(markdown: &str, file: &Path) -> Result<Vec<Block>, String> {
 /// for part of `13306`.
 #[derive(Debug, Clone, Default)]
 pub struct Names {
-    /// `(as the page writes it, as this run has it)`.
-    pairs: Vec<(String, String)>,
+    /// `(as the page writes it, as this run has it, is a project name)`.
+    pairs: Vec<(String, String, bool)>,
 }
 
 impl Names {
     /// Adds a name: `page` is what the page shows, `run` what this run uses.
-    pub fn add(mut self, page: impl Into<String>, run: impl Into<String>) -> Names {
-        let pair = (page.into(), run.into());
-        if pair.0 != pair.1 {
-            self.pairs.push(pair);
+    pub fn add(self, page: impl Into<String>, run: impl Into<String>) -> Names {
+        self.push(page.into(), run.into(), false)
+    }
+
+    /// Adds a project name, which prefixes containers (`shopdotcom-db-1`)
+    /// but not images (`shopdotcom/db`).
+    pub fn add_project(self, page: impl Into<String>, run: impl Into<String>) -> Names {
+        self.push(page.into(), run.into(), true)
+    }
+
+    fn push(mut self, page: String, run: String, project: bool) -> Names {
+        if page != run {
+            self.pairs.push((page, run, project));
         }
         self
     }
@@ -137,7 +146,9 @@ impl Names {
     pub fn to_run(&self, command: &str) -> String {
         replace_words(
             command,
-            self.pairs.iter().map(|(p, r)| (p.as_str(), r.as_str())),
+            self.pairs
+                .iter()
+                .map(|(p, r, project)| (p.as_str(), r.as_str(), *project)),
         )
     }
 
@@ -145,26 +156,34 @@ impl Names {
     pub fn to_page(&self, output: &str) -> String {
         replace_words(
             output,
-            self.pairs.iter().map(|(p, r)| (r.as_str(), p.as_str())),
+            self.pairs
+                .iter()
+                .map(|(p, r, project)| (r.as_str(), p.as_str(), *project)),
         )
     }
 }
 
 /// Replaces each `from` with its `to` where it stands as a whole word (not
 /// inside a longer run of letters, digits or `_`; a `-` separates, so the
-/// project in `shopdotcom-api-1` is one), longest first.
-fn replace_words<'a>(text: &str, pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
-    let mut pairs: Vec<(&str, &str)> = pairs.filter(|(from, _)| !from.is_empty()).collect();
-    pairs.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
+/// project in `shopdotcom-api-1` is one), longest first. A project name
+/// followed by `/` is an image's repository (`shopdotcom/api`, the same in
+/// every run) and stays as written.
+fn replace_words<'a>(text: &str, pairs: impl Iterator<Item = (&'a str, &'a str, bool)>) -> String {
+    let mut pairs: Vec<(&str, &str, bool)> =
+        pairs.filter(|(from, _, _)| !from.is_empty()).collect();
+    pairs.sort_by_key(|(from, _, _)| std::cmp::Reverse(from.len()));
     let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     'outer: while !rest.is_empty() {
         let before = out.chars().last();
         if before.is_none_or(|c| !word(c)) {
-            for (from, to) in &pairs {
+            for (from, to, project) in &pairs {
                 if let Some(after) = rest.strip_prefix(from)
-                    && after.chars().next().is_none_or(|c| !word(c))
+                    && after
+                        .chars()
+                        .next()
+                        .is_none_or(|c| !word(c) && !(*project && c == '/'))
                 {
                     out.push_str(to);
                     rest = after;
@@ -382,7 +401,7 @@ mod tests {
         let names = Names::default()
             .add("3000", "41234")
             .add("3306", "13306")
-            .add("shopdotcom", "stackctl-test-lab-7");
+            .add_project("shopdotcom", "stackctl-test-lab-7");
         assert_eq!(
             names.to_run("curl http://localhost:3000/healthz; docker logs shopdotcom-api-1"),
             "curl http://localhost:41234/healthz; docker logs stackctl-test-lab-7-api-1"
@@ -424,6 +443,15 @@ mod tests {
             "too short for an id"
         );
         assert!(!line_matches("exact", "exactly"));
+    }
+
+    #[test]
+    fn an_image_name_is_not_a_project_name() {
+        let names = Names::default().add_project("shopdotcom", "copy-7");
+        assert_eq!(
+            names.to_run("docker run shopdotcom/db:local; docker exec shopdotcom-db-1 true"),
+            "docker run shopdotcom/db:local; docker exec copy-7-db-1 true"
+        );
     }
 
     #[test]

@@ -508,8 +508,9 @@ async fn every_console_block_of_the_lab_and_the_readme_prints_what_the_page_show
         .parent()
         .context("compose.yaml has no directory")?
         .to_owned();
-    let mut names = Names::default();
-    for (page, run) in stack.bed.renamed()? {
+    let ((page_project, run_project), values) = stack.bed.renamed()?;
+    let mut names = Names::default().add_project(page_project, run_project);
+    for (page, run) in values {
         names = names.add(page, run);
     }
     let console = Console {

@@ -193,19 +193,21 @@ impl Testbed {
         env
     }
 
-    /// What the default stack calls what this copy renamed, as
-    /// `(default, this copy's)`: the project name and each variable's value
-    /// (ports, the secrets directory), so a page written for the default
-    /// stack can be run against the copy.
-    pub fn renamed(&self) -> anyhow::Result<Vec<(String, String)>> {
+    /// What the default stack calls what this copy renamed, as `(default,
+    /// this copy's)`: the project name, then each variable's value (ports,
+    /// the secrets directory), so a page written for the default stack can
+    /// be run against the copy.
+    pub fn renamed(&self) -> anyhow::Result<((String, String), Vec<(String, String)>)> {
         let defaults = Project::load_with(&stack_compose_file(), &|_| None)?;
-        let mut pairs = vec![(defaults.name.clone(), self.project.name.clone())];
-        for resolved in &defaults.variables {
-            if let Some(value) = self.vars.get(&resolved.name) {
-                pairs.push((resolved.value.clone(), value.clone()));
-            }
-        }
-        Ok(pairs)
+        let values = defaults
+            .variables
+            .iter()
+            .filter_map(|resolved| {
+                let value = self.vars.get(&resolved.name)?;
+                Some((resolved.value.clone(), value.clone()))
+            })
+            .collect();
+        Ok(((defaults.name.clone(), self.project.name.clone()), values))
     }
 
     /// The container name of `service` in this copy.
