@@ -542,8 +542,7 @@ async fn every_console_block_of_the_lab_and_the_readme_prints_what_the_page_show
         Ok(failures)
     })
     .await?;
-    // What a lesson started beside the stack (named after its project).
-    remove_containers_named(&stack.bed.docker, &project).await;
+    remove_lesson_leftovers(&stack.bed.docker, &project).await;
     let failures = outcome?;
     ensure!(
         failures.is_empty(),
@@ -554,11 +553,14 @@ async fn every_console_block_of_the_lab_and_the_readme_prints_what_the_page_show
     Ok(())
 }
 
-/// Removes the containers named after `project` (`PROJECT-...`) that are
-/// not the stack's own: what a lesson started beside it and a failure left.
-async fn remove_containers_named(docker: &bollard::Docker, project: &str) {
-    let prefix = format!("{project}-");
+/// Removes what a lesson started beside the stack and a failure left: the
+/// containers named after `project` (`PROJECT-...`) that are not the
+/// stack's own, and for a lesson's own project (`PROJECT-lab`) its volumes
+/// and firewall chain too.
+async fn remove_lesson_leftovers(docker: &bollard::Docker, project: &str) {
     use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
+    use stackctl::container::PROJECT_LABEL;
+    let prefix = format!("{project}-");
     let Ok(all) = docker
         .list_containers(Some(ListContainersOptions {
             all: true,
@@ -568,27 +570,35 @@ async fn remove_containers_named(docker: &bollard::Docker, project: &str) {
     else {
         return;
     };
+    let mut lesson_projects = std::collections::BTreeSet::new();
     for container in all {
         let named = container
             .names
             .iter()
             .flatten()
             .any(|n| n.trim_start_matches('/').starts_with(&prefix));
-        let of_the_stack = container.labels.as_ref().is_some_and(|l| {
-            l.get(stackctl::container::PROJECT_LABEL)
-                .map(String::as_str)
-                == Some(project)
-        });
-        if named && !of_the_stack {
-            let _ = docker
-                .remove_container(
-                    container.id.as_deref().unwrap_or_default(),
-                    Some(RemoveContainerOptions {
-                        force: true,
-                        ..Default::default()
-                    }),
-                )
-                .await;
+        let label = container
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(PROJECT_LABEL).cloned());
+        if !named || label.as_deref() == Some(project) {
+            continue;
+        }
+        lesson_projects.extend(label.filter(|l| l.starts_with(&prefix)));
+        let options = RemoveContainerOptions {
+            force: true,
+            ..Default::default()
+        };
+        let id = container.id.unwrap_or_default();
+        let _ = docker.remove_container(&id, Some(options)).await;
+    }
+    for lesson in lesson_projects {
+        let _ = stackctl::firewall::remove(&lesson);
+        for volume in stackctl::stack::volumes(docker, &lesson)
+            .await
+            .unwrap_or_default()
+        {
+            let _ = docker.remove_volume(&volume, None).await;
         }
     }
 }
