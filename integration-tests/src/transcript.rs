@@ -183,7 +183,7 @@ fn replace_words<'a>(text: &str, pairs: impl Iterator<Item = (&'a str, &'a str, 
                     && after
                         .chars()
                         .next()
-                        .is_none_or(|c| !word(c) && !(*project && c == '/'))
+                        .is_none_or(|c| !(word(c) || (*project && c == '/')))
                 {
                     out.push_str(to);
                     rest = after;

@@ -508,9 +508,10 @@ async fn every_console_block_of_the_lab_and_the_readme_prints_what_the_page_show
         .parent()
         .context("compose.yaml has no directory")?
         .to_owned();
-    let ((page_project, run_project), values) = stack.bed.renamed()?;
+    let renamed = stack.bed.renamed()?;
+    let (page_project, run_project) = renamed.project;
     let mut names = Names::default().add_project(page_project, run_project);
-    for (page, run) in values {
+    for (page, run) in renamed.values {
         names = names.add(page, run);
     }
     let console = Console {
@@ -598,7 +599,12 @@ async fn remove_lesson_leftovers(docker: &bollard::Docker, project: &str) {
             .await
             .unwrap_or_default()
         {
-            let _ = docker.remove_volume(&volume, None).await;
+            let _ = docker
+                .remove_volume(
+                    &volume,
+                    None::<bollard::query_parameters::RemoveVolumeOptions>,
+                )
+                .await;
         }
     }
 }

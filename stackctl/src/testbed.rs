@@ -93,6 +93,16 @@ pub struct Testbed {
     secrets: tempfile::TempDir,
 }
 
+/// The default stack's names beside a [`Testbed`]'s, each pair as
+/// `(default, this copy's)`.
+#[derive(Debug, Clone)]
+pub struct Renamed {
+    /// The project name.
+    pub project: (String, String),
+    /// Each variable's value: the ports, the secrets directory, the tag.
+    pub values: Vec<(String, String)>,
+}
+
 impl Testbed {
     /// A copy named `stackctl-test-LABEL-PID`.
     pub async fn new(label: &str) -> anyhow::Result<Testbed> {
@@ -193,11 +203,9 @@ impl Testbed {
         env
     }
 
-    /// What the default stack calls what this copy renamed, as `(default,
-    /// this copy's)`: the project name, then each variable's value (ports,
-    /// the secrets directory), so a page written for the default stack can
-    /// be run against the copy.
-    pub fn renamed(&self) -> anyhow::Result<((String, String), Vec<(String, String)>)> {
+    /// What the default stack calls what this copy renamed, so a page
+    /// written for the default stack can be run against the copy.
+    pub fn renamed(&self) -> anyhow::Result<Renamed> {
         let defaults = Project::load_with(&stack_compose_file(), &|_| None)?;
         let values = defaults
             .variables
@@ -207,7 +215,10 @@ impl Testbed {
                 Some((resolved.value.clone(), value.clone()))
             })
             .collect();
-        Ok(((defaults.name.clone(), self.project.name.clone()), values))
+        Ok(Renamed {
+            project: (defaults.name.clone(), self.project.name.clone()),
+            values,
+        })
     }
 
     /// The container name of `service` in this copy.
