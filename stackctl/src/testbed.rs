@@ -294,7 +294,10 @@ impl Testbed {
 
     /// Removes the container and starts a new one on the same volumes.
     pub async fn recreate(&mut self, service: &str) -> anyhow::Result<()> {
-        let options = RemoveContainerOptionsBuilder::default().force(true).build();
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
         self.docker
             .remove_container(&self.container(service), Some(options))
             .await?;

@@ -39,7 +39,12 @@ pub async fn files(docker: &Docker, image: &str) -> anyhow::Result<Vec<String>> 
     let _ = docker
         .remove_container(
             &name,
-            Some(RemoveContainerOptionsBuilder::new().force(true).build()),
+            Some(
+                RemoveContainerOptionsBuilder::new()
+                    .force(true)
+                    .v(true)
+                    .build(),
+            ),
         )
         .await;
     scan(&bytes?)

@@ -47,7 +47,10 @@ pub async fn down(
                 docker.stop_container(&container.id, Some(stop)).await.ok();
             }
             task.step("removing");
-            let remove = RemoveContainerOptionsBuilder::default().force(true).build();
+            let remove = RemoveContainerOptionsBuilder::default()
+                .force(true)
+                .v(true)
+                .build();
             let removed = docker.remove_container(&container.id, Some(remove)).await;
             match &removed {
                 Ok(()) => task.finish("removed"),

@@ -649,7 +649,10 @@ impl Job {
                     .docker
                     .stop_container(&self.container, Some(stop))
                     .await;
-                let remove = RemoveContainerOptionsBuilder::default().force(true).build();
+                let remove = RemoveContainerOptionsBuilder::default()
+                    .force(true)
+                    .v(true)
+                    .build();
                 self.docker
                     .remove_container(&self.container, Some(remove))
                     .await
