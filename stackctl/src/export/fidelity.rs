@@ -17,7 +17,10 @@
 //!    each service call [`Report::kept`], [`Report::not_needed`] or
 //!    [`Report::lost`] for every key it reads. Keys are relative to the
 //!    service (`KeyPath::root().key("tmpfs").index(0)`).
-//! 3. Finish with [`Report::finish`]: it marks every key of every service
+//! 3. Refuse what cannot run at all with a [`refusal`] at its line; the
+//!    refusals every target makes alike ([`off_the_host_network`],
+//!    [`network_sysctl`]) are here, worded by its [`Target`].
+//! 4. Finish with [`Report::finish`]: it marks every key of every service
 //!    that the target did not mention as lost (`export:unhandled`), so a key
 //!    a converter forgets is never dropped in silence, then judges every
 //!    loss against the acceptances. [`Report::passed`] is the exit status.
@@ -33,9 +36,9 @@ use serde_yaml_ng::Value;
 
 use crate::audit::accept::{self, Judged};
 use crate::audit::subject::Subject;
-use crate::compose::Project;
 use crate::compose::extension::KEY;
 use crate::compose::positions::{KeyPath, Segment};
+use crate::compose::{Diagnostic, Project, Service};
 
 /// A kind of loss one target can report: what `x-stackctl.accept` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -434,6 +437,85 @@ pub fn written_keys(service: &crate::compose::Service) -> Vec<String> {
     }
     keys.retain(|k| k == KEY || !k.starts_with("x-"));
     keys.into_iter().collect()
+}
+
+/// How a target names what runs a service and what refuses it, for the
+/// refusals both targets share.
+pub struct Target {
+    /// `Swarm`, `Kubernetes`.
+    pub name: &'static str,
+    /// What runs a service there: `task`, `pod`.
+    pub unit: &'static str,
+    /// Who would refuse a network sysctl: `the engine`, `the kubelet`.
+    pub enforcer: &'static str,
+}
+
+/// A refusal of `key` of `service`, at its line in `compose.yaml` (or the
+/// nearest enclosing key's, for a key that has no line of its own).
+pub fn refusal(
+    project: &Project,
+    service: &str,
+    key: KeyPath,
+    problem: String,
+    fix: String,
+) -> Diagnostic {
+    let mut path = KeyPath::root().key("services").key(service);
+    path.0.extend(key.0);
+    let mut line = project.line_of(&path);
+    let mut parent = path.parent();
+    while line.is_none() {
+        let Some(p) = parent else { break };
+        line = project.line_of(&p);
+        parent = p.parent();
+    }
+    Diagnostic {
+        file: project.file.clone(),
+        line,
+        path,
+        problem,
+        fix,
+    }
+}
+
+/// Every export puts every service on the host network: a service that is
+/// not there is refused, as `(key, problem, fix)`.
+pub fn off_the_host_network(
+    service: &Service,
+    name: &str,
+    target: &Target,
+) -> Option<(KeyPath, String, String)> {
+    if service.network_mode.as_deref() == Some("host") {
+        return None;
+    }
+    let key = if service.networks.is_some() {
+        "networks"
+    } else {
+        "network_mode"
+    };
+    Some((
+        KeyPath::root().key(key),
+        format!(
+            "service `{name}` is not on the host network, and the {} export puts every service there",
+            target.name
+        ),
+        "write `network_mode: host` for the service (and remove `networks`)".to_owned(),
+    ))
+}
+
+/// A `net.*` sysctl cannot be set inside the node's own network namespace:
+/// its refusal, as `(problem, fix)`, or `None` for any other sysctl.
+pub fn network_sysctl(name: &str, value: &str, target: &Target) -> Option<(String, String)> {
+    name.starts_with("net.").then(|| {
+        (
+            format!(
+                "`{name}` is a network sysctl, and a host-network {} shares the node's network namespace, where {} refuses to set it",
+                target.unit, target.enforcer
+            ),
+            format!(
+                "remove `{name}`, or set it on each node (`sysctl -w {name}={value}`) if the node should have it"
+            ),
+        )
+    })
 }
 
 #[cfg(test)]

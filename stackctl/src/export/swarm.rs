@@ -23,13 +23,20 @@ use serde::Serialize;
 use serde_yaml_ng::Value;
 
 pub use super::colocation_groups;
-use super::fidelity::{LossKind, Report};
+use super::fidelity::{self, LossKind, Report, Target};
 use super::scalar;
 use crate::compose::extension::KEY;
 use crate::compose::model::Restart;
 use crate::compose::positions::KeyPath;
 use crate::compose::units::{format_duration, parse_size};
 use crate::compose::{Diagnostic, Diagnostics, Project, Service};
+
+/// How the refusals both targets share name Swarm.
+const SWARM: Target = Target {
+    name: "Swarm",
+    unit: "task",
+    enforcer: "the engine",
+};
 
 /// The loss Engine 20.10's Swarm cannot avoid: no `no-new-privileges`.
 pub const NO_NEW_PRIVILEGES: LossKind = LossKind {
@@ -486,15 +493,8 @@ impl ServiceConversion<'_> {
     }
 
     fn refuse(&mut self, key: KeyPath, problem: String, fix: String) {
-        let mut path = KeyPath::root().key("services").key(self.name);
-        path.0.extend(key.0);
-        self.refusals.push(Diagnostic {
-            file: self.project.file.clone(),
-            line: self.project.line_of(&path),
-            path,
-            problem,
-            fix,
-        });
+        let refusal = fidelity::refusal(self.project, self.name, key, problem, fix);
+        self.refusals.push(refusal);
     }
 
     fn convert(&mut self, inputs: &Inputs) {
@@ -656,25 +656,12 @@ impl ServiceConversion<'_> {
 
     fn network(&mut self) {
         let s = self.service;
-        if s.network_mode.as_deref() == Some("host") {
-            self.kept(
+        match fidelity::off_the_host_network(s, self.name, &SWARM) {
+            None => self.kept(
                 Self::key("network_mode"),
                 "networks: [host], the external network `host` (the node's own network namespace)",
-            );
-        } else {
-            let key = if s.networks.is_some() {
-                "networks"
-            } else {
-                "network_mode"
-            };
-            self.refuse(
-                Self::key(key),
-                format!(
-                    "service `{}` is not on the host network, and the Swarm export puts every service there",
-                    self.name
-                ),
-                "write `network_mode: host` for the service (and remove `networks`)".to_owned(),
-            );
+            ),
+            Some((key, problem, fix)) => self.refuse(key, problem, fix),
         }
         if !s.ports.is_empty() {
             self.refuse(
@@ -930,14 +917,8 @@ impl ServiceConversion<'_> {
     fn sysctls(&mut self) {
         for (name, value) in &self.service.sysctls.0 {
             let key = Self::key("sysctls").key(name.clone());
-            if name.starts_with("net.") {
-                self.refuse(
-                    key,
-                    format!(
-                        "`{name}` is a network sysctl, and a host-network task shares the node's network namespace, where the engine refuses to set it"
-                    ),
-                    format!("remove `{name}`, or set it on each node (`sysctl -w {name}={value}`) if the node should have it"),
-                );
+            if let Some((problem, fix)) = fidelity::network_sysctl(name, value, &SWARM) {
+                self.refuse(key, problem, fix);
                 continue;
             }
             self.out.sysctls.insert(name.clone(), value.clone());

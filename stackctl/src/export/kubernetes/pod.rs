@@ -33,8 +33,15 @@ use crate::compose::model::{Condition, Healthcheck, Restart};
 use crate::compose::positions::KeyPath;
 use crate::compose::units::{format_duration, parse_size};
 use crate::compose::{Diagnostic, Project, Service};
-use crate::export::fidelity::{LossKind, Report, UNHANDLED};
+use crate::export::fidelity::{self, LossKind, Report, Target, UNHANDLED};
 use crate::export::scalar;
+
+/// How the refusals both targets share name Kubernetes.
+const KUBERNETES: Target = Target {
+    name: "Kubernetes",
+    unit: "pod",
+    enforcer: "the kubelet",
+};
 
 /// What one group's conversion needs.
 pub(super) struct GroupInputs<'a> {
@@ -399,22 +406,7 @@ fn refuse(
     problem: String,
     fix: String,
 ) {
-    let mut path = KeyPath::root().key("services").key(service);
-    path.0.extend(key.0);
-    let mut line = project.line_of(&path);
-    let mut parent = path.parent();
-    while line.is_none() {
-        let Some(p) = parent else { break };
-        line = project.line_of(&p);
-        parent = p.parent();
-    }
-    refusals.push(Diagnostic {
-        file: project.file.clone(),
-        line,
-        path,
-        problem,
-        fix,
-    });
+    refusals.push(fidelity::refusal(project, service, key, problem, fix));
 }
 
 fn runtime_default() -> SeccompProfile {
@@ -660,25 +652,12 @@ impl ServiceConversion<'_> {
 
     fn network(&mut self) {
         let s = self.service;
-        if s.network_mode.as_deref() == Some("host") {
-            self.kept(
+        match fidelity::off_the_host_network(s, self.name, &KUBERNETES) {
+            None => self.kept(
                 Self::key("network_mode"),
                 "hostNetwork: true with dnsPolicy ClusterFirstWithHostNet (the node's network namespace; cluster DNS still answers)",
-            );
-        } else {
-            let key = if s.networks.is_some() {
-                "networks"
-            } else {
-                "network_mode"
-            };
-            self.refuse(
-                Self::key(key),
-                format!(
-                    "service `{}` is not on the host network, and the Kubernetes export puts every service there",
-                    self.name
-                ),
-                "write `network_mode: host` for the service (and remove `networks`)".to_owned(),
-            );
+            ),
+            Some((key, problem, fix)) => self.refuse(key, problem, fix),
         }
         if !s.ports.is_empty() {
             self.refuse(
@@ -1220,14 +1199,8 @@ impl ServiceConversion<'_> {
     fn sysctls(&mut self) {
         for (name, value) in &self.service.sysctls.0.clone() {
             let key = Self::key("sysctls").key(name.clone());
-            if name.starts_with("net.") {
-                self.refuse(
-                    key,
-                    format!(
-                        "`{name}` is a network sysctl, and a host-network pod shares the node's network namespace, where the kubelet refuses to set it"
-                    ),
-                    format!("remove `{name}`, or set it on each node (`sysctl -w {name}={value}`) if the node should have it"),
-                );
+            if let Some((problem, fix)) = fidelity::network_sysctl(name, value, &KUBERNETES) {
+                self.refuse(key, problem, fix);
                 continue;
             }
             if let Some((other_value, other)) = self.parts.sysctls.get(name)
