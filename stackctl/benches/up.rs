@@ -30,15 +30,11 @@ fn main() -> anyhow::Result<()> {
         .and_then(|r| r.parse().ok())
         .unwrap_or(3);
     let runtime = tokio::runtime::Runtime::new()?;
-    let secrets = tempfile::tempdir()?;
-    let mut env = vec![(
-        "SHOP_SECRETS_DIR".to_owned(),
-        secrets.path().display().to_string(),
-    )];
+    // A private copy's variables (free ports, its own secrets directory,
+    // the images' tag); each command names its project with `-p`.
+    let bed = runtime.block_on(stackctl::testbed::Testbed::new("bench-up"))?;
+    let env = bed.shell_env();
     let file = stackctl::testbed::stack_compose_file();
-    for name in stackctl::testbed::port_variables(&file)? {
-        env.push((name, stackctl::testbed::free_port()?.to_string()));
-    }
     let stackctl = |args: &[&str]| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_stackctl"));
         command
