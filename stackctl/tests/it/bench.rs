@@ -9,11 +9,9 @@ use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bollard::models::LocalNodeState;
 use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder};
 use stackctl::bench::paths::{BENCH_LABEL, Path};
 use stackctl::firewall::Family;
-use stackctl::swarm::local::SWARM_NETWORKS;
 use stackctl::testbed::Testbed;
 
 /// `stackctl -f <the stack> -p <project> bench <args>`.
@@ -125,27 +123,7 @@ async fn swarm_left(made_swarm: bool) {
     .await
     .unwrap();
     let docker = stackctl::engine::connect().await.unwrap();
-    let state = docker
-        .info()
-        .await
-        .unwrap()
-        .swarm
-        .unwrap_or_default()
-        .local_node_state
-        .unwrap_or(LocalNodeState::INACTIVE);
-    assert_eq!(state, LocalNodeState::INACTIVE, "the swarm it made is left");
-    for network in SWARM_NETWORKS {
-        assert!(
-            docker
-                .inspect_network(
-                    network,
-                    None::<bollard::query_parameters::InspectNetworkOptions>
-                )
-                .await
-                .is_err(),
-            "`{network}` is removed with the swarm"
-        );
-    }
+    crate::swarm_local::assert_no_swarm_left(&docker).await;
 }
 
 #[tokio::test]

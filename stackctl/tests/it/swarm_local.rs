@@ -13,6 +13,25 @@ async fn state(docker: &bollard::Docker) -> (LocalNodeState, bool) {
     )
 }
 
+/// The engine is in no swarm, and the networks swarm mode makes are gone:
+/// what a session (or the bench) that made a swarm must leave.
+pub(crate) async fn assert_no_swarm_left(docker: &bollard::Docker) {
+    let (state, _) = state(docker).await;
+    assert_eq!(state, LocalNodeState::INACTIVE, "the swarm it made is left");
+    for network in SWARM_NETWORKS {
+        assert!(
+            docker
+                .inspect_network(
+                    network,
+                    None::<bollard::query_parameters::InspectNetworkOptions>
+                )
+                .await
+                .is_err(),
+            "`{network}` is removed with the swarm"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_session_manages_a_swarm_and_leaves_only_the_one_it_made() {
     let docker = stackctl::engine::connect().await.unwrap();
@@ -26,19 +45,7 @@ async fn a_session_manages_a_swarm_and_leaves_only_the_one_it_made() {
     session.release().await.unwrap();
     let (after, _) = state(&docker).await;
     if made_here {
-        assert_eq!(after, LocalNodeState::INACTIVE, "the swarm it made is left");
-        for network in SWARM_NETWORKS {
-            assert!(
-                docker
-                    .inspect_network(
-                        network,
-                        None::<bollard::query_parameters::InspectNetworkOptions>
-                    )
-                    .await
-                    .is_err(),
-                "`{network}` is removed with the swarm"
-            );
-        }
+        assert_no_swarm_left(&docker).await;
     } else {
         assert_eq!(
             after,
