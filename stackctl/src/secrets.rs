@@ -16,6 +16,22 @@ use sha2::{Digest as _, Sha256};
 use crate::compose::Project;
 use crate::compose::extension::Generate;
 
+/// [`ensure`], saying on `progress` where it generated a secret (never its
+/// value): what `up` and the exports print.
+pub fn ensure_and_say(
+    project: &Project,
+    services: &std::collections::BTreeSet<String>,
+    progress: &crate::progress::Progress,
+) -> anyhow::Result<()> {
+    for path in ensure(project, services)? {
+        progress.println(&format!(
+            "generated a secret in {} (value not shown)",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
 /// Makes sure every secret the selected services use has its file: writes
 /// the generated ones that are missing, and fails naming any other that is.
 /// Returns the files it wrote.

@@ -81,9 +81,7 @@ pub(crate) async fn kubernetes(
     }
     let secret_values = if args.include_secret_values {
         let all = project.model.services.keys().cloned().collect();
-        for path in crate::secrets::ensure(project, &all)? {
-            eprintln!("generated a secret in {} (value not shown)", path.display());
-        }
+        crate::secrets::ensure_and_say(project, &all, &Progress::new())?;
         let mut values = std::collections::BTreeMap::new();
         for (name, secret) in &project.model.secrets {
             let value = match (&secret.file, &secret.environment) {

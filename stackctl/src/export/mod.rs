@@ -45,23 +45,10 @@ pub async fn prepare_swarm(
     progress: &Progress,
 ) -> anyhow::Result<SwarmExport> {
     let all: BTreeSet<String> = project.model.services.keys().cloned().collect();
-    for path in crate::secrets::ensure(project, &all)? {
-        progress.println(&format!(
-            "generated a secret in {} (value not shown)",
-            path.display()
-        ));
-    }
+    crate::secrets::ensure_and_say(project, &all, progress)?;
+    // Every service that has a `build` (none given means all of them).
+    let built = image::build(docker, project, &[], build, progress).await?;
     let order: Vec<String> = all.iter().cloned().collect();
-    let to_build: Vec<String> = order
-        .iter()
-        .filter(|s| project.model.services[s.as_str()].build.is_some())
-        .cloned()
-        .collect();
-    let built = if to_build.is_empty() {
-        Vec::new()
-    } else {
-        image::build(docker, project, &to_build, build, progress).await?
-    };
     let mut images =
         crate::stack::up::pinned_images(docker, project, &order, &built, progress).await?;
     let agent = match swarm_policy(project)? {

@@ -129,12 +129,7 @@ pub async fn up(
     };
     let existing = containers(docker, &project.name).await?;
     check_ports_free(docker, project, &order, &existing).await?;
-    for path in secrets::ensure(project, &selected)? {
-        progress.println(&format!(
-            "generated a secret in {} (value not shown)",
-            path.display()
-        ));
-    }
+    secrets::ensure_and_say(project, &selected, progress)?;
 
     let to_build: Vec<String> = order
         .iter()
