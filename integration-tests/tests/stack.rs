@@ -94,7 +94,7 @@ testkit::tests!(Stack;
     verify_passes_every_claim_on_the_running_stack,
     verify_fails_on_a_stack_that_is_not_running,
     verify_fails_when_its_ports_are_not_the_ones_the_stack_was_started_with,
-    every_console_block_of_the_lab_and_the_readme_prints_what_the_page_shows,
+    every_console_block_of_the_readme_the_docs_and_the_lab_prints_what_the_page_shows,
 );
 
 fn main() -> ExitCode {
@@ -501,7 +501,7 @@ async fn verify_fails_when_its_ports_are_not_the_ones_the_stack_was_started_with
     Ok(())
 }
 
-async fn every_console_block_of_the_lab_and_the_readme_prints_what_the_page_shows(
+async fn every_console_block_of_the_readme_the_docs_and_the_lab_prints_what_the_page_shows(
     stack: Arc<Stack>,
 ) -> anyhow::Result<()> {
     let root = stackctl::testbed::stack_compose_file()
