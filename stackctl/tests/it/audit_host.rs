@@ -406,8 +406,9 @@ fn the_userland_proxy_finding_cites_the_measured_cost_and_the_bench() {
         .expect("2.16 fires");
     assert_eq!(finding.service, HOST);
     for text in [
+        "×1.47",
         "×2.1",
-        "×0.48",
+        "×0.54",
         "stackctl bench",
         "2 docker-proxy",
         "host network",
