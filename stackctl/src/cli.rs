@@ -215,8 +215,9 @@ pub enum Command {
     },
     /// Measure host networking against the bridge and a plain process.
     ///
-    /// Measures host networking beside the physical limit, the bridge and
-    /// the alternatives the guide lists: a small probe server (1-byte echo,
+    /// Measures host networking beside the physical limit, the bridge, the
+    /// alternatives the guide lists and two more (ipvlan, a shared network
+    /// namespace): a small probe server (1-byte echo,
     /// sink, source) and the real API, each reached as a plain process
     /// (native), on the host network (host), on the default bridge through
     /// a port published on 127.0.0.1 (bridge-proxy) and at the container's

@@ -1,7 +1,8 @@
 //! `stackctl bench`: what host networking gains, measured side by side with
-//! the physical limit (a plain process), the bridge, and the alternatives
-//! the guide lists (macvlan and ipvlan, an overlay network, published ports,
-//! a sidecar proxy, an SSH tunnel, a shared network namespace).
+//! the physical limit (a plain process), the bridge, the alternatives the
+//! guide lists (macvlan, an overlay network, published ports, a sidecar
+//! proxy, an SSH tunnel) and two of our own (ipvlan, a shared network
+//! namespace).
 //!
 //! [`paths`] says what the paths and routes (a path with a client
 //! placement) are; [`servers`] starts the probe and the real API on each,

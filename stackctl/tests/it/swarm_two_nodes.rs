@@ -6,8 +6,8 @@
 //! fix (no restart loop); the images carried by `save-images` and `docker
 //! load`; the co-located services and the firewall agent running on both
 //! nodes, each node's API reaching its own node's database over 127.0.0.1;
-//! and the guide's claim that a host-network service on one node cannot
-//! reach another node's host network over localhost.
+//! and the loopback case of the guide's point that Swarm does not join
+//! nodes' host networks: node 1's localhost is not node 2's.
 //!
 //! The manager must listen on the veth's address, so the swarm must be made
 //! by this test (`LocalSwarm::ensure_at`); when the engine is already in a
@@ -305,7 +305,7 @@ async fn two_nodes(
         "node 2 has the stack's rules: {rules}"
     );
 
-    // The guide's claim: node 1's host network is not node 2's localhost.
+    // The loopback case of the guide's point: node 1's localhost is not node 2's.
     let only_on_node1 = TcpListener::bind("127.0.0.1:0")?;
     let port = only_on_node1.local_addr()?.port();
     TcpStream::connect(("127.0.0.1", port)).expect("node 1 reaches its own loopback");
