@@ -556,12 +556,18 @@ async fn every_console_block_of_the_readme_the_docs_and_the_lab_prints_what_the_
 
 /// Removes what a lesson started beside the stack and a failure left: the
 /// containers named after `project` (`PROJECT-...`) that are not the
-/// stack's own, and for a lesson's own project (`PROJECT-lab`) its volumes
-/// and firewall chain too.
+/// stack's own, for a lesson's own project (`PROJECT-lab`) its volumes and
+/// firewall chain too, and the files the pages write to `/tmp` (they name
+/// them after the page's project, so this run's are `/tmp/PROJECT-...`).
 async fn remove_lesson_leftovers(docker: &bollard::Docker, project: &str) {
     use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
     use stackctl::container::PROJECT_LABEL;
     let prefix = format!("{project}-");
+    for file in std::fs::read_dir("/tmp").into_iter().flatten().flatten() {
+        if file.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(file.path());
+        }
+    }
     let Ok(all) = docker
         .list_containers(Some(ListContainersOptions {
             all: true,
