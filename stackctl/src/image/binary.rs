@@ -17,8 +17,39 @@ pub fn binary_path_in_image(bin: &str) -> String {
 }
 
 /// The cargo to run: the one that runs us under `cargo run`, else `cargo`.
+///
+/// Without the variables cargo sets for the package that runs us
+/// ([`is_package_variable`]): ring's build script, which the API's TLS and
+/// stackctl use, reruns when `CARGO_MANIFEST_DIR` or `CARGO_PKG_NAME`
+/// changes, so a build started by `cargo run -p stackctl` or by a test
+/// recompiled ring and everything above it in release mode, then again
+/// for the next build started from a plain shell.
 pub(crate) fn cargo() -> Command {
-    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(is_package_variable) {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// Whether cargo sets `name` for the package it builds or runs (its
+/// manifest, its metadata, its crate and test directories), as opposed to
+/// the user's own settings (`CARGO_HOME`, `CARGO_TARGET_DIR`, `CARGO_TERM_*`).
+fn is_package_variable(name: &str) -> bool {
+    ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_BIN_EXE_"]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+        || matches!(
+            name,
+            "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_TARGET_TMPDIR"
+                | "CARGO_RUSTC_CURRENT_DIR"
+                | "OUT_DIR"
+        )
 }
 
 /// The workspace's binary targets, by name.
@@ -252,6 +283,43 @@ pub fn stage(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nested_cargo_loses_the_running_package_s_variables_and_keeps_the_user_s() {
+        for name in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_BIN_EXE_stackctl",
+            "OUT_DIR",
+        ] {
+            assert!(is_package_variable(name), "{name}");
+        }
+        for name in [
+            "CARGO",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_TERM_COLOR",
+            "PATH",
+        ] {
+            assert!(!is_package_variable(name), "{name}");
+        }
+        // Under `cargo test` this process has the package's variables.
+        let removed: Vec<String> = cargo()
+            .get_envs()
+            .filter(|(_, value)| value.is_none())
+            .map(|(name, _)| name.to_string_lossy().into_owned())
+            .collect();
+        for (name, _) in std::env::vars() {
+            assert_eq!(
+                removed.contains(&name),
+                is_package_variable(&name),
+                "{name}"
+            );
+        }
+    }
 
     #[test]
     fn ldd_output_yields_the_libraries_and_the_loader() {
