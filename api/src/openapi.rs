@@ -25,7 +25,7 @@ use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "ShopDotCom API", description = "Catalog and orders of the ShopDotCom demo shop. Errors are application/problem+json (RFC 9457). One port serves two planes: the public API to everyone (over TLS from the network, plain HTTP from the API's own host), and the operations marked `x-loopback-only` (administration, readiness, metrics) to the API's own host only; from the network they are a 404, and an `Authorization` header from the network is a 403 wherever it goes."),
+    info(title = "ShopDotCom API", description = "Catalog and orders of the ShopDotCom demo shop. Errors are application/problem+json (RFC 9457). One port serves two planes: the public API to everyone (over TLS from the network, plain HTTP from the API's own host), and the operations marked `x-loopback-only` (administration, readiness, metrics) to the API's own host only; from the network they are a 404, and an `Authorization` header from the network is a 403 on every public operation."),
     components(schemas(crate::error::Problem, crate::error::FieldError, crate::error::Shortage)),
     modifiers(&AdminToken),
     tags(

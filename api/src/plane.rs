@@ -7,7 +7,7 @@
 //! [`crate::listener`]), never by a header a client can write.
 //!
 //! From another host such an operation is a 404 like any unknown path, and
-//! a request carrying an `Authorization` header is a 403 wherever it goes:
+//! a request carrying an `Authorization` header to a public route is a 403:
 //! the admin token is accepted from this host only, so from the LAN it is
 //! never compared. [`LOOPBACK_ONLY`] is the one list of these operations;
 //! the OpenAPI document marks the same ones.

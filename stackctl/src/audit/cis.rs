@@ -217,15 +217,27 @@ fn image_healthcheck(s: &Subject, out: &mut Vec<Raw>) {
             "the image has no HEALTHCHECK instruction".to_owned(),
             "add `HEALTHCHECK CMD [...]` to the Dockerfile (a probe the image itself carries)",
         )),
-        None => out.push(raw(
-            &catalog::IMAGE_HEALTHCHECK,
-            Severity::Info,
-            s,
-            Subject::key("image"),
-            "the image is not built from this file, so its HEALTHCHECK cannot be read here"
-                .to_owned(),
-            "run `stackctl audit --live` to read it from the image, or declare a `healthcheck`",
-        )),
+        None => {
+            let (message, fix) = if matches!(s.health, Health::Test(_)) {
+                (
+                    "the image is not built from this file, so its HEALTHCHECK cannot be read here; the service's own `healthcheck` is what runs",
+                    "run `stackctl audit --live` to read it from the image",
+                )
+            } else {
+                (
+                    "the image is not built from this file, so its HEALTHCHECK cannot be read here",
+                    "run `stackctl audit --live` to read it from the image, or declare a `healthcheck`",
+                )
+            };
+            out.push(raw(
+                &catalog::IMAGE_HEALTHCHECK,
+                Severity::Info,
+                s,
+                Subject::key("image"),
+                message.to_owned(),
+                fix,
+            ));
+        }
     }
 }
 
@@ -583,5 +595,18 @@ mod tests {
             });
             assert_eq!(judged(&s), findings, "on-failure:{retries}");
         }
+    }
+
+    #[test]
+    fn an_unread_image_healthcheck_asks_for_a_healthcheck_only_where_none_is_declared() {
+        let fix = |s: &Subject| {
+            let mut out = Vec::new();
+            image_healthcheck(s, &mut out);
+            out[0].0.fix.clone()
+        };
+        let mut s = Subject::blank("x");
+        assert!(fix(&s).contains("declare a `healthcheck`"));
+        s.health = Health::Test(vec!["CMD".into(), "true".into()]);
+        assert!(!fix(&s).contains("declare"), "{}", fix(&s));
     }
 }

@@ -200,8 +200,12 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// The verdict of interval `[low, high]` on `metric`.
+    /// The verdict of interval `[low, high]` on `metric`, decided on the
+    /// bounds as the table prints them (two decimals), so that no row shows
+    /// 1.00 inside its interval beside a verdict of faster or slower.
     pub fn of(metric: Metric, low: f64, high: f64) -> Verdict {
+        let as_printed = |x: f64| (x * 100.0).round() / 100.0;
+        let (low, high) = (as_printed(low), as_printed(high));
         let (better, worse) = if metric.higher_is_better() {
             (low > 1.0, high < 1.0)
         } else {
@@ -486,6 +490,11 @@ mod tests {
         assert_eq!(Verdict::of(Metric::LatencyP50, 0.80, 0.95), Verdict::Faster);
         assert_eq!(Verdict::of(Metric::HttpRps, 1.05, 1.20), Verdict::Faster);
         assert_eq!(Verdict::of(Metric::HttpRps, 0.80, 0.95), Verdict::Slower);
+        // [0.87, 0.998] prints as [0.87, 1.00]: 1.00 is inside it.
+        assert!(matches!(
+            Verdict::of(Metric::LatencyP50, 0.87, 0.998),
+            Verdict::NoResolvableDifference { .. }
+        ));
         let unresolved = Verdict::of(Metric::LatencyP50, 0.97, 1.03);
         assert_eq!(
             unresolved.describe(),

@@ -10,8 +10,14 @@ use super::matrix::{Audit, Cell};
 use super::paths::{Path, Route};
 use super::stats::{Metric, within};
 
-/// The goal: the host path within this fraction of native on every metric.
+/// The goal: the host path no more than this fraction worse than native on
+/// every metric.
 pub const HOST_TOLERANCE: f64 = 0.05;
+/// What a debug build of stackctl does to the figures: the host-side
+/// client is stackctl itself, while a client container runs the release
+/// probe.
+pub const DEBUG_BUILD: &str = "this stackctl is a debug build, and it is the client of every host→service route: those routes carry its unoptimised code (the HTTP rate most), while service→service routes use the release probe. Compare host→service routes with each other; for figures to publish, run `cargo build --release -p stackctl` and `target/release/stackctl bench`";
+
 /// The interval the full run aims for on host vs native p50: ±3%.
 pub const TARGET_HALF_WIDTH_PCT: f64 = 3.0;
 
@@ -167,6 +173,9 @@ pub fn write(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         load(report.load_before),
         load(report.load_after)
     )?;
+    if cfg!(debug_assertions) {
+        writeln!(out, "build: {DEBUG_BUILD}")?;
+    }
     if let Some(s) = report.samples.summary(
         Metric::LatencyP50,
         Route::new(Path::Host, super::paths::Client::Host),
@@ -187,13 +196,13 @@ pub fn write(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
     if misses.is_empty() {
         writeln!(
             out,
-            "goal met: host within {:.0}% of native on every metric",
+            "goal met: host no more than {:.0}% worse than native on every metric",
             HOST_TOLERANCE * 100.0
         )?;
     } else {
         writeln!(
             out,
-            "goal missed: host not within {:.0}% of native on {}",
+            "goal missed: host more than {:.0}% worse than native on {}",
             HOST_TOLERANCE * 100.0,
             misses
                 .iter()
@@ -443,6 +452,11 @@ pub(crate) mod tests {
     #[test]
     fn the_goal_is_reported_as_met_when_host_is_within_five_percent() {
         assert!(text().contains("goal met"));
+    }
+
+    #[test]
+    fn a_debug_build_says_its_own_client_is_unoptimised() {
+        assert_eq!(text().contains(DEBUG_BUILD), cfg!(debug_assertions));
         assert!(host_misses(&sample_report()).is_empty());
     }
 
