@@ -204,12 +204,11 @@ impl Verdict {
     /// bounds as the table prints them (two decimals), so that no row shows
     /// 1.00 inside its interval beside a verdict of faster or slower.
     pub fn of(metric: Metric, low: f64, high: f64) -> Verdict {
-        let as_printed = |x: f64| (x * 100.0).round() / 100.0;
-        let (low, high) = (as_printed(low), as_printed(high));
+        let (shown_low, shown_high) = (as_printed(low), as_printed(high));
         let (better, worse) = if metric.higher_is_better() {
-            (low > 1.0, high < 1.0)
+            (shown_low > 1.0, shown_high < 1.0)
         } else {
-            (high < 1.0, low > 1.0)
+            (shown_high < 1.0, shown_low > 1.0)
         };
         if better {
             Verdict::Faster
@@ -232,6 +231,13 @@ impl Verdict {
             }
         }
     }
+}
+
+/// A ratio as the tables print it (`{:.2}`, as `table::interval` does),
+/// read back as a number, so that a verdict agrees with the printed bounds
+/// to the last digit (0.995 prints as 0.99, not 1.00).
+pub fn as_printed(ratio: f64) -> f64 {
+    format!("{ratio:.2}").parse().unwrap_or(ratio)
 }
 
 /// Half the width of a ratio interval, in percent of native.
@@ -490,11 +496,18 @@ mod tests {
         assert_eq!(Verdict::of(Metric::LatencyP50, 0.80, 0.95), Verdict::Faster);
         assert_eq!(Verdict::of(Metric::HttpRps, 1.05, 1.20), Verdict::Faster);
         assert_eq!(Verdict::of(Metric::HttpRps, 0.80, 0.95), Verdict::Slower);
-        // [0.87, 0.998] prints as [0.87, 1.00]: 1.00 is inside it.
-        assert!(matches!(
+        // [0.87, 0.998] prints as [0.87, 1.00]: 1.00 is inside it; the
+        // half-width stays the interval's own.
+        assert_eq!(
             Verdict::of(Metric::LatencyP50, 0.87, 0.998),
-            Verdict::NoResolvableDifference { .. }
-        ));
+            Verdict::NoResolvableDifference {
+                half_width_pct: half_width_pct(0.87, 0.998)
+            }
+        );
+        assert_eq!(
+            Verdict::of(Metric::LatencyP50, 0.87, 0.994),
+            Verdict::Faster
+        );
         let unresolved = Verdict::of(Metric::LatencyP50, 0.97, 1.03);
         assert_eq!(
             unresolved.describe(),

@@ -13,10 +13,10 @@ use super::stats::{Metric, within};
 /// The goal: the host path no more than this fraction worse than native on
 /// every metric.
 pub const HOST_TOLERANCE: f64 = 0.05;
-/// What a debug build of stackctl does to the figures: the host-side
-/// client is stackctl itself, while a client container runs the release
-/// probe.
-pub const DEBUG_BUILD: &str = "this stackctl is a debug build, and it is the client of every host→service route: those routes carry its unoptimised code (the HTTP rate most), while service→service routes use the release probe. Compare host→service routes with each other; for figures to publish, run `cargo build --release -p stackctl` and `target/release/stackctl bench`";
+/// What a debug build of stackctl does to the figures: the client on the
+/// host and in a LAN namespace is stackctl itself, while a client
+/// container runs the release probe.
+pub const DEBUG_BUILD: &str = "this stackctl is a debug build, and it is the client of every host→service and LAN→service route: those routes carry its unoptimised code (the HTTP rate most), while service→service routes use the release probe. Compare routes whose client is stackctl with each other; for figures to publish, run `cargo build --release -p stackctl` and `target/release/stackctl bench`";
 
 /// The interval the full run aims for on host vs native p50: ±3%.
 pub const TARGET_HALF_WIDTH_PCT: f64 = 3.0;

@@ -407,7 +407,6 @@ fn the_userland_proxy_finding_cites_the_measured_cost_and_the_bench() {
     assert_eq!(finding.service, HOST);
     for text in [
         "×1.47",
-        "×2.1",
         "×0.54",
         "stackctl bench",
         "2 docker-proxy",

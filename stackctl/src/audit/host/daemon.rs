@@ -11,8 +11,8 @@ use crate::audit::catalog::Check;
 use crate::audit::finding::Severity;
 
 /// What the userland proxy cost on this project's machine (docs/bench.md:
-/// bridge-proxy against native, in its full runs of 15 rounds).
-pub const PROXY_COST: &str = "our bench's full runs measured the path through it at ×1.47 (quiet) to ×2.1 (loaded) the host network's 1-byte round trip (p50), ×0.54 its HTTP requests per second and ×0.55 its one-stream bulk throughput (docs/bench.md); `stackctl bench` measures this host";
+/// bridge-proxy against native, in its quiet full run of 15 rounds).
+pub const PROXY_COST: &str = "our bench's quiet full run measured the path through it at ×1.47 a plain process's 1-byte round trip (p50; the host network is within 1% of it), ×0.54 its HTTP requests per second and ×0.55 its one-stream bulk throughput (docs/bench.md); `stackctl bench` measures this host";
 
 fn setting(
     out: &mut Out,
