@@ -71,11 +71,17 @@ pub async fn guard(request: Request, next: Next) -> Response {
     if local {
         return next.run(request).await;
     }
-    let route = request
+    // An unknown path goes on to the fallback's 404, with or without a
+    // token, so that from afar a loopback-only operation and a path that
+    // does not exist answer alike.
+    let Some(route) = request
         .extensions()
         .get::<MatchedPath>()
-        .map(MatchedPath::as_str);
-    if route.is_some_and(|route| loopback_only(request.method(), route)) {
+        .map(MatchedPath::as_str)
+    else {
+        return next.run(request).await;
+    };
+    if loopback_only(request.method(), route) {
         let path = request.uri().path().chars().take(200).collect();
         return ApiError::NoSuchRoute(path).into_response();
     }

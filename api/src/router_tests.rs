@@ -86,6 +86,19 @@ async fn loopback_only_operations_are_not_found_from_another_host_even_with_the_
         .await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{method} {uri}: {body}");
         assert!(body.contains("no-such-route"), "{body}");
+        // Answered as a path that does not exist is, token or not.
+        let (unknown, body) = send(
+            &state,
+            from(
+                LAN,
+                method.as_str(),
+                "/no/such/path",
+                &[("authorization", &bearer)],
+            ),
+        )
+        .await;
+        assert_eq!(unknown, StatusCode::NOT_FOUND, "{body}");
+        assert!(body.contains("no-such-route"), "{body}");
     }
 }
 
