@@ -560,7 +560,7 @@ async fn every_console_block_of_the_readme_the_docs_and_the_lab_prints_what_the_
 /// firewall chain too, and the files the pages write to `/tmp` (they name
 /// them after the page's project, so this run's are `/tmp/PROJECT-...`).
 async fn remove_lesson_leftovers(docker: &bollard::Docker, project: &str) {
-    use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
+    use bollard::query_parameters::ListContainersOptions;
     use stackctl::container::PROJECT_LABEL;
     let prefix = format!("{project}-");
     for file in std::fs::read_dir("/tmp").into_iter().flatten().flatten() {
@@ -592,25 +592,11 @@ async fn remove_lesson_leftovers(docker: &bollard::Docker, project: &str) {
             continue;
         }
         lesson_projects.extend(label.filter(|l| l.starts_with(&prefix)));
-        let options = RemoveContainerOptions {
-            force: true,
-            ..Default::default()
-        };
         let id = container.id.unwrap_or_default();
+        let options = stackctl::container::remove_options();
         let _ = docker.remove_container(&id, Some(options)).await;
     }
     for lesson in lesson_projects {
-        let _ = stackctl::firewall::remove(&lesson);
-        for volume in stackctl::stack::volumes(docker, &lesson)
-            .await
-            .unwrap_or_default()
-        {
-            let _ = docker
-                .remove_volume(
-                    &volume,
-                    None::<bollard::query_parameters::RemoveVolumeOptions>,
-                )
-                .await;
-        }
+        stackctl::testbed::remove_project(docker, &lesson).await;
     }
 }

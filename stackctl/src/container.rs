@@ -19,6 +19,16 @@ pub const PROJECT_LABEL: &str = "com.docker.compose.project";
 /// Label with the service name.
 pub const SERVICE_LABEL: &str = "com.docker.compose.service";
 
+/// How stackctl removes a container it made: forced (running or not), with
+/// its anonymous volumes, which nothing else would ever remove. Named
+/// volumes (the database's data) are never removed this way.
+pub fn remove_options() -> bollard::query_parameters::RemoveContainerOptions {
+    bollard::query_parameters::RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .v(true)
+        .build()
+}
+
 /// The compose-style container name: `PROJECT-SERVICE-1`.
 pub fn container_name(project: &str, service: &str) -> String {
     format!("{project}-{service}-1")

@@ -12,8 +12,7 @@ use anyhow::Context as _;
 use bollard::Docker;
 use bollard::models::VolumeCreateRequest;
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptions,
-    StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, RemoveVolumeOptions, StopContainerOptionsBuilder,
 };
 
 use crate::compose::Project;
@@ -294,10 +293,7 @@ impl Testbed {
 
     /// Removes the container and starts a new one on the same volumes.
     pub async fn recreate(&mut self, service: &str) -> anyhow::Result<()> {
-        let options = RemoveContainerOptionsBuilder::default()
-            .force(true)
-            .v(true)
-            .build();
+        let options = crate::container::remove_options();
         self.docker
             .remove_container(&self.container(service), Some(options))
             .await?;
@@ -332,33 +328,36 @@ impl Drop for Testbed {
                 return;
             };
             runtime.block_on(async {
-                let Ok(docker) = crate::engine::connect().await else {
-                    return;
-                };
-                for container in crate::stack::containers(&docker, &project)
-                    .await
-                    .unwrap_or_default()
-                {
-                    let options = RemoveContainerOptionsBuilder::default()
-                        .force(true)
-                        .v(true)
-                        .build();
-                    let _ = docker.remove_container(&container.id, Some(options)).await;
-                }
-                for volume in crate::stack::volumes(&docker, &project)
-                    .await
-                    .unwrap_or_default()
-                {
-                    let _ = docker
-                        .remove_volume(&volume, None::<RemoveVolumeOptions>)
-                        .await;
+                if let Ok(docker) = crate::engine::connect().await {
+                    remove_project(&docker, &project).await;
                 }
             });
-            if crate::firewall::check_available().is_ok() {
-                let _ = crate::firewall::remove(&project);
-            }
         })
         .join();
+    }
+}
+
+/// Removes, as far as it can, everything a test copy or a lesson's project
+/// named `project` left: its containers (with their anonymous volumes), its
+/// volumes and its firewall chain.
+pub async fn remove_project(docker: &bollard::Docker, project: &str) {
+    for container in crate::stack::containers(docker, project)
+        .await
+        .unwrap_or_default()
+    {
+        let options = crate::container::remove_options();
+        let _ = docker.remove_container(&container.id, Some(options)).await;
+    }
+    for volume in crate::stack::volumes(docker, project)
+        .await
+        .unwrap_or_default()
+    {
+        let _ = docker
+            .remove_volume(&volume, None::<RemoveVolumeOptions>)
+            .await;
+    }
+    if crate::firewall::check_available().is_ok() {
+        let _ = crate::firewall::remove(project);
     }
 }
 

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use bollard::Docker;
-use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveContainerOptionsBuilder};
+use bollard::query_parameters::ListContainersOptionsBuilder;
 use serde::Serialize;
 
 /// Label on everything the bench starts (value: its session name).
@@ -299,10 +299,7 @@ pub async fn remove(docker: &Docker, session: &str) -> anyhow::Result<Removed> {
         .await
         .context("the engine did not list containers within 30 s")??;
     let removals = ids.iter().map(|id| async move {
-        let options = RemoveContainerOptionsBuilder::default()
-            .force(true)
-            .v(true)
-            .build();
+        let options = crate::container::remove_options();
         tokio::time::timeout(timeout, docker.remove_container(id, Some(options))).await
     });
     let results = futures_util::future::join_all(removals).await;

@@ -6,7 +6,7 @@
 use anyhow::Context as _;
 use bollard::Docker;
 use bollard::models::ContainerCreateBody;
-use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
+use bollard::query_parameters::CreateContainerOptionsBuilder;
 use futures_util::TryStreamExt as _;
 
 /// The paths (absolute) of `image`'s files with the setuid or setgid bit.
@@ -37,15 +37,7 @@ pub async fn files(docker: &Docker, image: &str) -> anyhow::Result<Vec<String>> 
         .await
         .with_context(|| format!("cannot read the files of image {image}"));
     let _ = docker
-        .remove_container(
-            &name,
-            Some(
-                RemoveContainerOptionsBuilder::new()
-                    .force(true)
-                    .v(true)
-                    .build(),
-            ),
-        )
+        .remove_container(&name, Some(crate::container::remove_options()))
         .await;
     scan(&bytes?)
 }

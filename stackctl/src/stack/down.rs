@@ -4,9 +4,7 @@
 
 use anyhow::Context as _;
 use bollard::Docker;
-use bollard::query_parameters::{
-    RemoveContainerOptionsBuilder, RemoveVolumeOptions, StopContainerOptionsBuilder,
-};
+use bollard::query_parameters::{RemoveVolumeOptions, StopContainerOptionsBuilder};
 use serde::Serialize;
 
 use super::{containers, volumes};
@@ -47,10 +45,7 @@ pub async fn down(
                 docker.stop_container(&container.id, Some(stop)).await.ok();
             }
             task.step("removing");
-            let remove = RemoveContainerOptionsBuilder::default()
-                .force(true)
-                .v(true)
-                .build();
+            let remove = crate::container::remove_options();
             let removed = docker.remove_container(&container.id, Some(remove)).await;
             match &removed {
                 Ok(()) => task.finish("removed"),

@@ -12,9 +12,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, VolumeCreateRequest};
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
-};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, StopContainerOptionsBuilder};
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -644,10 +642,7 @@ impl Job {
                     .docker
                     .stop_container(&self.container, Some(stop))
                     .await;
-                let remove = RemoveContainerOptionsBuilder::default()
-                    .force(true)
-                    .v(true)
-                    .build();
+                let remove = crate::container::remove_options();
                 self.docker
                     .remove_container(&self.container, Some(remove))
                     .await
