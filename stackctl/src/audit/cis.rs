@@ -218,24 +218,23 @@ fn image_healthcheck(s: &Subject, out: &mut Vec<Raw>) {
             "add `HEALTHCHECK CMD [...]` to the Dockerfile (a probe the image itself carries)",
         )),
         None => {
-            let (message, fix) = if matches!(s.health, Health::Test(_)) {
-                (
-                    "the image is not built from this file, so its HEALTHCHECK cannot be read here; the service's own `healthcheck` is what runs",
-                    "run `stackctl audit --live` to read it from the image",
-                )
+            let declared = matches!(s.health, Health::Test(_));
+            let mut message =
+                "the image is not built from this file, so its HEALTHCHECK cannot be read here"
+                    .to_owned();
+            let mut fix = "run `stackctl audit --live` to read it from the image".to_owned();
+            if declared {
+                message.push_str("; the service's own `healthcheck` is what runs");
             } else {
-                (
-                    "the image is not built from this file, so its HEALTHCHECK cannot be read here",
-                    "run `stackctl audit --live` to read it from the image, or declare a `healthcheck`",
-                )
-            };
+                fix.push_str(", or declare a `healthcheck`");
+            }
             out.push(raw(
                 &catalog::IMAGE_HEALTHCHECK,
                 Severity::Info,
                 s,
                 Subject::key("image"),
-                message.to_owned(),
-                fix,
+                message,
+                &fix,
             ));
         }
     }

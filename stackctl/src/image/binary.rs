@@ -25,13 +25,18 @@ pub fn binary_path_in_image(bin: &str) -> String {
 /// recompiled ring and everything above it in release mode, then again
 /// for the next build started from a plain shell.
 pub(crate) fn cargo() -> Command {
-    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    let mut command = Command::new(cargo_program());
     for (name, _) in std::env::vars_os() {
         if name.to_str().is_some_and(is_package_variable) {
             command.env_remove(name);
         }
     }
     command
+}
+
+/// The cargo that runs us under `cargo run` or `cargo test`, else `cargo`.
+fn cargo_program() -> std::ffi::OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
 }
 
 /// Whether cargo sets `name` for the package it builds or runs (its
@@ -54,11 +59,8 @@ fn is_package_variable(name: &str) -> bool {
 
 /// The workspace's binary targets, by name.
 pub fn workspace_binaries(workspace: &Path) -> anyhow::Result<Vec<String>> {
-    let mut command = cargo_metadata::MetadataCommand::new();
-    if let Some(cargo) = std::env::var_os("CARGO") {
-        command.cargo_path(cargo);
-    }
-    let metadata = command
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .cargo_path(cargo_program())
         .current_dir(workspace)
         .no_deps()
         .exec()
@@ -306,18 +308,18 @@ mod tests {
         ] {
             assert!(!is_package_variable(name), "{name}");
         }
-        // Under `cargo test` this process has the package's variables.
-        let removed: Vec<String> = cargo()
+        let removed: Vec<std::ffi::OsString> = cargo()
             .get_envs()
             .filter(|(_, value)| value.is_none())
-            .map(|(name, _)| name.to_string_lossy().into_owned())
+            .map(|(name, _)| name.to_owned())
             .collect();
-        for (name, _) in std::env::vars() {
-            assert_eq!(
-                removed.contains(&name),
-                is_package_variable(&name),
-                "{name}"
-            );
+        assert!(
+            removed.iter().any(|name| name == "CARGO_PKG_NAME"),
+            "cargo test sets CARGO_PKG_NAME, and the nested cargo must not see it"
+        );
+        for (name, _) in std::env::vars_os() {
+            let package = name.to_str().is_some_and(is_package_variable);
+            assert_eq!(removed.contains(&name), package, "{name:?}");
         }
     }
 
